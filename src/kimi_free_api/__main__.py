@@ -1,0 +1,3 @@
+from kimi_free_api.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""The seed's small endpoints: GET /ping, GET /, POST /token/check; plus GET /healthz for orchestrators."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import orjson
+from aiohttp import web
+
+from kimi_free_api.api.body import json_body
+from kimi_free_api.api.context import UPSTREAM
+from kimi_free_api.core.errors import InvalidRequest
+
+
+async def ping(_: web.Request) -> web.Response:
+    return web.Response(text="pong")
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+
+async def welcome(_: web.Request) -> web.Response:
+    page = resources.files("kimi_free_api.api").joinpath("static/welcome.html").read_bytes()
+    return web.Response(body=page, content_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+async def token_check(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token.strip():
+        raise InvalidRequest("`token` must be a non-empty string.", param="token", code="invalid_type")
+    live = await request.app[UPSTREAM].check_token(token.strip())
+    return web.Response(body=orjson.dumps({"live": live}), content_type="application/json")
+
+
+async def preflight(request: web.Request) -> web.Response:
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
+            "Access-Control-Max-Age": "86400",
+        },
+    )

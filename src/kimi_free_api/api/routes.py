@@ -1,0 +1,26 @@
+"""Every route of the OpenAI-facing surface, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from kimi_free_api.api import chat, misc, models
+from kimi_free_api.api.errors import add_common_headers, error_middleware
+
+# Clients are told to use a base URL ending in /v1, but people paste the bare host too.
+_PREFIXES = ("/v1", "")
+
+
+def add_routes(app: web.Application) -> None:
+    app.middlewares.append(error_middleware)
+    app.on_response_prepare.append(add_common_headers)
+    router = app.router
+    for prefix in _PREFIXES:
+        router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
+        router.add_get(f"{prefix}/models", models.list_models)
+        router.add_get(prefix + "/models/{model:.+}", models.get_model)
+    router.add_post("/token/check", misc.token_check)
+    router.add_get("/ping", misc.ping)
+    router.add_get("/healthz", misc.healthz)
+    router.add_get("/", misc.welcome)
+    router.add_route("OPTIONS", "/{tail:.*}", misc.preflight)

@@ -1,0 +1,176 @@
+"""Validating OpenAI chat-completion requests into the core's `ChatRequest`.
+
+Unknown fields are ignored (clients send many vendor extras), but a field the gateway cannot honour and that the
+caller relies on is refused with a 400 naming it, rather than dropped in silence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kimi_free_api.core.errors import InvalidRequest
+from kimi_free_api.core.modelspec import DEFAULT_MODEL
+from kimi_free_api.core.request import ChatRequest, Message, Role, ToolCall
+
+_ROLES: dict[str, Role] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+    "function": "tool",
+}
+_THINKING_EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
+_NO_THINKING_EFFORTS = frozenset({"none", "minimal"})
+
+
+def _fail(message: str, param: str | None, code: str = "invalid_value") -> InvalidRequest:
+    return InvalidRequest(message, param=param, code=code)
+
+
+def _optional(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = body.get(key)
+    if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
+        raise _fail(f"`{key}` must be {what}.", key, "invalid_type")
+    return value
+
+
+def _content_text(content: Any, where: str, role: Role) -> str:
+    if isinstance(content, str):
+        return content
+    if content is None:
+        if role in ("assistant", "tool"):
+            return ""
+        raise _fail(f"`{where}` must not be null for a {role} message.", where, "invalid_type")
+    if not isinstance(content, list):
+        raise _fail(f"`{where}` must be a string or an array of content parts.", where, "invalid_type")
+    texts: list[str] = []
+    for index, part in enumerate(content):
+        at = f"{where}[{index}]"
+        if not isinstance(part, dict):
+            raise _fail(f"`{at}` must be an object with a `type`.", at, "invalid_type")
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "refusal" and role == "assistant" and isinstance(part.get("refusal"), str):
+            texts.append(part["refusal"])
+        elif kind in ("image_url", "file", "input_audio"):
+            raise _fail(
+                f"`{at}` is a `{kind}` part; this server does not accept attachments yet.",
+                at,
+                "unsupported_content",
+            )
+        else:
+            raise _fail(f"`{at}` has an unsupported content part type {kind!r}.", at, "unsupported_content")
+    return "\n".join(texts)
+
+
+def _tool_calls(value: Any, where: str) -> tuple[ToolCall, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(f"`{where}` must be an array.", where, "invalid_type")
+    calls: list[ToolCall] = []
+    for index, call in enumerate(value):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise _fail(f"`{where}[{index}].function.name` is required.", f"{where}[{index}]", "invalid_type")
+        arguments = function.get("arguments")
+        # Clients send "", "null" or nothing for argument-less calls.
+        if not isinstance(arguments, str) or arguments.strip() in ("", "null"):
+            arguments = "{}"
+        calls.append(ToolCall(id=str(call.get("id") or ""), name=function["name"], arguments=arguments))
+    return tuple(calls)
+
+
+def _message(raw: Any, index: int) -> Message:
+    where = f"messages[{index}]"
+    if not isinstance(raw, dict):
+        raise _fail(f"`{where}` must be an object.", where, "invalid_type")
+    role = _ROLES.get(raw.get("role"))  # type: ignore[arg-type]
+    if role is None:
+        raise _fail(
+            f"`{where}.role` must be one of {', '.join(sorted(_ROLES))}; got {raw.get('role')!r}.",
+            f"{where}.role",
+        )
+    name = raw.get("name")
+    if name is not None and not isinstance(name, str):
+        raise _fail(f"`{where}.name` must be a string.", f"{where}.name", "invalid_type")
+    tool_call_id = raw.get("tool_call_id")
+    return Message(
+        role=role,
+        content=_content_text(raw.get("content"), f"{where}.content", role),
+        name=name or None,
+        tool_calls=_tool_calls(raw.get("tool_calls"), f"{where}.tool_calls") if role == "assistant" else (),
+        tool_call_id=tool_call_id if isinstance(tool_call_id, str) else None,
+    )
+
+
+def _thinking(body: dict[str, Any]) -> bool | None:
+    effort = body.get("reasoning_effort")
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "disabled"):
+        return bool(thinking["type"] == "enabled")
+    if isinstance(effort, str):
+        if effort in _THINKING_EFFORTS:
+            return True
+        if effort in _NO_THINKING_EFFORTS:
+            return False
+    return None
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    n = _optional(body, "n", int, "an integer")
+    if n is not None and n != 1:
+        raise _fail("Only `n: 1` is supported: Kimi answers once per request.", "n", "unsupported_value")
+    for key in ("tools", "functions"):
+        if _optional(body, key, list, "an array"):
+            raise _fail(f"`{key}` (tool calling) is not supported by this server yet.", key, "unsupported_parameter")
+    response_format = _optional(body, "response_format", dict, "an object")
+    if response_format and response_format.get("type") not in (None, "text"):
+        raise _fail(
+            f"`response_format` {response_format.get('type')!r} is not supported by this server yet.",
+            "response_format",
+            "unsupported_parameter",
+        )
+
+
+def parse_chat_request(body: Any, tokens: tuple[str, ...]) -> ChatRequest:
+    if not isinstance(body, dict):
+        raise _fail("The request body must be a JSON object.", None, "invalid_type")
+    model = body.get("model")
+    if model is None:
+        model = DEFAULT_MODEL
+    if not isinstance(model, str) or not model.strip():
+        raise _fail("`model` must be a non-empty string.", "model", "invalid_type")
+    raw_messages = body.get("messages")
+    if raw_messages is None:
+        raise _fail("`messages` is required.", "messages", "missing_required_parameter")
+    if not isinstance(raw_messages, list):
+        raise _fail("`messages` must be an array of messages.", "messages", "invalid_type")
+    if not raw_messages:
+        raise _fail("`messages` must contain at least one message.", "messages", "empty_array")
+    messages = tuple(_message(raw, index) for index, raw in enumerate(raw_messages))
+    if not any(m.content.strip() or m.tool_calls for m in messages):
+        raise _fail("Every message is empty: there is nothing to send to Kimi.", "messages")
+    stream = bool(_optional(body, "stream", bool, "a boolean"))
+    options = _optional(body, "stream_options", dict, "an object") or {}
+    include_usage = options.get("include_usage")
+    if include_usage is not None and not isinstance(include_usage, bool):
+        raise _fail(
+            "`stream_options.include_usage` must be a boolean.",
+            "stream_options.include_usage",
+            "invalid_type",
+        )
+    _refuse_unsupported(body)
+    conversation_id = _optional(body, "conversation_id", str, "a string")
+    return ChatRequest(
+        model=model.strip(),
+        messages=messages,
+        tokens=tokens,
+        stream=stream,
+        include_usage=bool(include_usage) and stream,
+        use_search=bool(_optional(body, "use_search", bool, "a boolean")),
+        thinking=_thinking(body),
+        conversation_id=conversation_id,
+    )

@@ -1,0 +1,80 @@
+"""`kimi-free-api serve` runs the gateway; `kimi-free-api emulator` runs the fake Kimi upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Annotated
+
+import typer
+from aiohttp import web
+
+from kimi_free_api.app import create_app
+from kimi_free_api.config import Settings, SettingsError
+from kimi_free_api.redact import configure_logging
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+log = logging.getLogger("kimi_free_api")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env().with_overrides(**overrides)
+    except SettingsError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+async def _serve(settings: Settings, with_emulator: bool) -> None:
+    emulator = None
+    if with_emulator:
+        from kimi_free_api.emulator import Emulator, EmulatorConfig
+
+        emulator = Emulator(EmulatorConfig(open_accounts=True, event_delay_ms=30))
+        await emulator.start("127.0.0.1", 0)
+        settings = settings.with_overrides(kimi_base_url=emulator.base_url)
+        log.info("demo mode: answering from the built-in emulator at %s; any bearer token works", emulator.base_url)
+    runner = web.AppRunner(create_app(settings), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    log.info("kimi-free-api listening on http://%s:%d", settings.host, settings.port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        if emulator is not None:
+            await emulator.stop()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [env HOST, default 0.0.0.0]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [env PORT, default 8000]")] = None,
+    kimi_base_url: Annotated[str | None, typer.Option(help="Kimi web origin [env KIMI_BASE_URL]")] = None,
+    emulator: Annotated[bool, typer.Option("--emulator", help="Answer from a built-in fake Kimi (demo)")] = False,
+) -> None:
+    """Run the OpenAI-compatible gateway."""
+    settings = _settings(host=host, port=port, kimi_base_url=kimi_base_url)
+    configure_logging(settings.log_level, settings.log_json)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings, emulator))
+
+
+@cli.command("emulator")
+def run_emulator(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 9000,
+    open_accounts: Annotated[bool, typer.Option("--open", help="Accept any bearer string as an account")] = False,
+    event_delay_ms: Annotated[int, typer.Option(help="Delay between answer frames")] = 30,
+) -> None:
+    """Run the fake Kimi upstream (G3 protocol) for tests and demos."""
+    from kimi_free_api.emulator import EmulatorConfig
+    from kimi_free_api.emulator.server import run
+
+    configure_logging()
+    run(host, port, EmulatorConfig(open_accounts=open_accounts, event_delay_ms=event_delay_ms))
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,104 @@
+"""Settings, read from the environment (and overridden by CLI flags).
+
+Every knob the gateway has lives here, so README's settings table can be checked against one file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _env_bool(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8000
+    kimi_base_url: str = "https://www.kimi.com"
+    # Where refresh tokens are exchanged. Empty means "<kimi_base_url>/api/auth/token/refresh".
+    kimi_refresh_url: str = ""
+    # "rest": GET with the refresh token as bearer (kimi-free-api's historic call, still used in 2026);
+    # "connect": POST {"refresh_token"} to the auth.kimi.ai AuthService/RefreshToken call.
+    kimi_refresh_style: str = "rest"
+    # Connect-RPC scenario sent for ordinary chats; the protocol document lists several seen in 2025-26.
+    kimi_scenario: str = "SCENARIO_K2D5"
+    kimi_research_scenario: str = "SCENARIO_RESEARCH"
+    # How "append" frames carry text: "delta" (only the new text) or "cumulative" (all text so far).
+    # The protocol document marks this unknown; every known client treats it as a delta.
+    kimi_append_mode: str = "delta"
+    kimi_language: str = "zh-CN"
+    kimi_timezone: str = "Asia/Shanghai"
+    kimi_proxy: str = ""
+    connect_timeout_s: float = 15.0
+    # Longest silence tolerated from a running upstream stream before it is treated as dead.
+    stream_idle_timeout_s: float = 120.0
+    # Refresh access tokens this long before their JWT expiry.
+    token_refresh_margin_s: float = 60.0
+    # Lifetime assumed for an access token whose expiry cannot be read.
+    token_default_ttl_s: float = 300.0
+    models_cache_ttl_s: float = 600.0
+    # Delete the upstream chat after answering unless the client asked to keep it.
+    auto_delete: bool = True
+    # Largest request body accepted (base64 attachments make chat requests big).
+    max_request_bytes: int = 100 * 1024 * 1024
+    # Remove Kimi's private-use citation characters from answer text.
+    strip_citation_markers: bool = True
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def refresh_url(self) -> str:
+        return self.kimi_refresh_url or self.kimi_base_url.rstrip("/") + "/api/auth/token/refresh"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        given = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **given).validated()
+
+    def validated(self) -> Settings:
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
+        if not self.kimi_base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"KIMI_BASE_URL must be an http(s) URL, got {self.kimi_base_url!r}")
+        if self.kimi_refresh_style not in ("rest", "connect"):
+            raise SettingsError("KIMI_REFRESH_STYLE must be 'rest' or 'connect'")
+        if self.kimi_append_mode not in ("delta", "cumulative"):
+            raise SettingsError("KIMI_APPEND_MODE must be 'delta' or 'cumulative'")
+        for name in ("connect_timeout_s", "stream_idle_timeout_s", "token_default_ttl_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()} must be positive")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None:
+                continue
+            kind = type(getattr(cls(), f.name))
+            try:
+                if kind is bool:
+                    values[f.name] = _env_bool(raw, f.name.upper())
+                elif kind is int:
+                    values[f.name] = int(raw)
+                elif kind is float:
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise SettingsError(f"{f.name.upper()}: {exc}") from exc
+        return cls(**values).validated()

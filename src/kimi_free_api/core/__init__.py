@@ -1,0 +1,1 @@
+"""Protocol-neutral translation core: between OpenAI-shaped requests and upstream chat events."""

@@ -1,0 +1,38 @@
+"""The protocol-neutral chat request that the API layer hands to the core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(slots=True, frozen=True)
+class Message:
+    role: Role
+    content: str
+    name: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ChatRequest:
+    model: str
+    messages: tuple[Message, ...]
+    tokens: tuple[str, ...]
+    stream: bool = False
+    include_usage: bool = False
+    use_search: bool = False
+    # None: follow the model name; True/False: the client asked for thinking explicitly.
+    thinking: bool | None = None
+    # The seed's conversation_id: any value keeps the upstream chat; a Kimi chat id continues it.
+    conversation_id: str | None = None

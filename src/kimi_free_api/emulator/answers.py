@@ -1,0 +1,109 @@
+"""Deterministic replies: the same prompt and settings always give the same text, so tests can predict it.
+
+An answer starts with `Echo: ` and the first 80 characters of the prompt (proof that the prompt arrived), then
+words picked by sha256 of the prompt, always including CJK and an emoji so UTF-8 handling gets exercised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kimi_free_api.emulator.config import EmulatorConfig
+
+ECHO_CHARS = 80
+CITATION_BASE = 0xE000  # the marker for search hit n (1-based) is chr(CITATION_BASE + n)
+_CJK = ("数据", "模型", "你好", "世界", "月亮", "ありがとう")
+_EMOJI = ("🙂", "🚀", "🌏", "✨")
+_LATIN = tuple(
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+    "café naïve Zürich façade".split()
+)
+_VOCABULARY = _LATIN + _CJK + _EMOJI
+_SENTENCE_WORDS = 6
+_HOSTS = ("example.com", "example.org", "example.net")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    ref_index: int
+    title: str
+    url: str
+    site_name: str
+    snippet: str
+    publish_time: str
+
+
+def _bytes(seed: str) -> Iterator[int]:
+    for block in itertools.count():
+        yield from hashlib.sha256(f"{block}\n{seed}".encode()).digest()
+
+
+def _words(seed: str, count: int) -> list[str]:
+    stream = _bytes(seed)
+    first = [_CJK[next(stream) % len(_CJK)], _EMOJI[next(stream) % len(_EMOJI)]]
+    return first + [_VOCABULARY[next(stream) % len(_VOCABULARY)] for _ in range(count - len(first))]
+
+
+def _prose(seed: str, count: int, citations: int = 0) -> str:
+    """At least `count` words in sentences; with `citations`, every second sentence cites a search hit."""
+    words = _words(seed, max(count, 2))
+    sentences = [
+        " ".join(words[i : i + _SENTENCE_WORDS]) + "." for i in range(0, len(words), _SENTENCE_WORDS)
+    ]
+    if citations:
+        sentences = [
+            text + chr(CITATION_BASE + n // 2 % citations + 1) if n % 2 else text
+            for n, text in enumerate(sentences)
+        ]
+    return " ".join(sentences)
+
+
+def split_evenly(text: str, pieces: int) -> list[str]:
+    """`text` in exactly `pieces` non-empty parts (given at least that many characters), never inside a code point."""
+    size = len(text)
+    return [text[i * size // pieces : (i + 1) * size // pieces] for i in range(pieces)]
+
+
+def expected_answer(prompt: str, config: EmulatorConfig, *, search: bool = False) -> str:
+    """The whole answer text for `prompt`; `search` is whether the request turned web search on."""
+    citations = config.search_results if search and config.citation_markers else 0
+    return f"Echo: {prompt[:ECHO_CHARS]}\n" + _prose("answer\n" + prompt, config.event_count, citations)
+
+
+def answer_deltas(prompt: str, config: EmulatorConfig, *, search: bool = False) -> list[str]:
+    """The answer cut into exactly `event_count` pieces, one per `block.text.content` frame."""
+    return split_evenly(expected_answer(prompt, config, search=search), config.event_count)
+
+
+def expected_thinking(prompt: str, config: EmulatorConfig) -> str:
+    """The thinking text, shown when the request sets `options.thinking` (empty when `thinking_events` is 0)."""
+    if not config.thinking_events:
+        return ""
+    return f"Thinking about: {prompt[:40]}\n" + _prose("thinking\n" + prompt, config.thinking_events)
+
+
+def thinking_deltas(prompt: str, config: EmulatorConfig) -> list[str]:
+    thinking = expected_thinking(prompt, config)
+    return split_evenly(thinking, config.thinking_events) if thinking else []
+
+
+def search_hits(prompt: str, config: EmulatorConfig) -> list[SearchHit]:
+    hits = []
+    for n in range(1, config.search_results + 1):
+        seed = f"search {n}\n{prompt}"
+        key = hashlib.sha256(seed.encode()).hexdigest()
+        host = _HOSTS[n % len(_HOSTS)]
+        hits.append(
+            SearchHit(
+                ref_index=n,
+                title=f"{_prose(seed, 3).rstrip('.')} ({n})",
+                url=f"https://{host}/kimi/{key[:12]}",
+                site_name=host,
+                snippet=_prose(seed + "\nsnippet", 12),
+                publish_time=f"2025-{int(key[12], 16) % 12 + 1:02d}-{int(key[13], 16) + 1:02d}T08:00:00Z",
+            )
+        )
+    return hits

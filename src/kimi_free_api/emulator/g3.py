@@ -1,0 +1,158 @@
+"""G3 routes: the `/apiv2` Connect-RPC services the gateway calls on www.kimi.com."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from kimi_free_api.emulator import frames
+from kimi_free_api.emulator.casing import pick, snake_keys
+from kimi_free_api.emulator.errors import (
+    CHAT_NOT_FOUND,
+    STREAM_BUSY,
+    ConnectError,
+    invalid_argument,
+    json_response,
+)
+from kimi_free_api.emulator.faults import IN_STREAM_KINDS
+from kimi_free_api.emulator.framing import FramingError, parse_request
+from kimi_free_api.emulator.ids import new_id
+from kimi_free_api.emulator.runtime import Runtime, bearer, read_json_object
+from kimi_free_api.emulator.state import Chat
+from kimi_free_api.emulator.stream import CONNECT_JSON, ChatStream
+from kimi_free_api.emulator.turn import Turn
+
+CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
+CANCEL_CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/CancelChat"
+DELETE_CHAT = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
+LIST_CHATS = "/apiv2/kimi.chat.v1.ChatService/ListChats"
+AVAILABLE_MODELS = "/apiv2/kimi.gateway.config.v1.ConfigService/GetAvailableModels"
+SUBSCRIPTION = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"
+
+Unary = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+class G3Routes:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post(CHAT, self.chat),
+            web.post(DELETE_CHAT, self._unary("delete", self._delete)),
+            web.post(CANCEL_CHAT, self._unary("cancel", self._cancel)),
+            web.post(LIST_CHATS, self._unary("list_chats", self._list_chats)),
+            web.post(AVAILABLE_MODELS, self._unary("models", self._models)),
+            web.post(SUBSCRIPTION, self._unary("subscription", self._subscription)),
+        ]
+
+    def _cased(self, body: dict[str, Any]) -> Any:
+        return snake_keys(body) if self._runtime.config.casing == "snake" else body
+
+    # The server-streaming Chat call
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        runtime = self._runtime
+        runtime.state.count("chat")
+        try:
+            body = await self._envelope(request)
+            user_id = runtime.user_for_access(bearer(request))
+            fault = runtime.faults.take("chat", user_id)
+            if fault is not None and fault.kind not in IN_STREAM_KINDS:
+                raise fault.refusal()
+            turn = Turn.parse(body)
+            chat = self._existing_chat(turn.chat_id, user_id)
+            if runtime.config.enforce_single_stream and runtime.state.active_streams.get(user_id):
+                raise STREAM_BUSY.error()
+        except ConnectError as exc:
+            return exc.response()
+        if chat is None:
+            chat = Chat(new_id(), user_id)
+            runtime.state.chats[chat.id] = chat
+        return await ChatStream(request, runtime, user_id, chat, turn, fault).run()
+
+    async def _envelope(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type != CONNECT_JSON:
+            raise ConnectError(
+                "invalid_argument", f"Content-Type must be {CONNECT_JSON}, got {request.content_type}", status=415
+            )
+        if request.headers.get("Connect-Protocol-Version") != "1":
+            raise invalid_argument("the Connect-Protocol-Version: 1 header is required")
+        try:
+            body = parse_request(await request.read())
+        except FramingError as exc:
+            raise invalid_argument(str(exc)) from exc
+        self._runtime.state.chat_requests.append(body)
+        return body
+
+    def _existing_chat(self, chat_id: str, user_id: str) -> Chat | None:
+        if not chat_id:
+            return None
+        chat = self._runtime.state.owned_chat(chat_id, user_id)
+        if chat is None:
+            raise CHAT_NOT_FOUND.error()
+        return chat
+
+    # Unary calls
+
+    def _unary(self, endpoint: str, answer: Unary) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            runtime = self._runtime
+            runtime.state.count(endpoint)
+            try:
+                user_id = runtime.user_for_access(bearer(request))
+                runtime.check_fault(endpoint, user_id)
+                result = answer(user_id, await read_json_object(request))
+            except ConnectError as exc:
+                return exc.response()
+            return json_response(200, self._cased(result))
+
+        return handle
+
+    def _owned_chat(self, user_id: str, body: dict[str, Any]) -> Chat:
+        chat_id = pick(body, "chat_id")
+        if not isinstance(chat_id, str) or not chat_id:
+            raise invalid_argument("`chat_id` is required")
+        chat = self._existing_chat(chat_id, user_id)
+        assert chat is not None  # a non-empty id either finds the chat or raises
+        return chat
+
+    def _delete(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        chat = self._owned_chat(user_id, body)
+        del self._runtime.state.chats[chat.id]
+        self._runtime.state.deleted += 1
+        return {}
+
+    def _cancel(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        generation = self._owned_chat(user_id, body).generation
+        if generation is not None and not generation.cancelled:
+            generation.cancelled = True
+            self._runtime.state.cancelled += 1
+        return {}
+
+    def _list_chats(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        owned = [chat for chat in self._runtime.state.chats.values() if chat.owner == user_id]
+        owned.sort(key=lambda chat: chat.updated, reverse=True)
+        return {
+            "chats": [
+                {
+                    "id": chat.id,
+                    "name": chat.name,
+                    "messageContent": chat.messages[-1].content if chat.messages else "",
+                    "createTime": frames.rfc3339(chat.created),
+                    "updateTime": frames.rfc3339(chat.updated),
+                }
+                for chat in owned
+            ]
+        }
+
+    def _models(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        models = self._runtime.config.models
+        default = {"scenario": models[0]["scenario"], "thinking": bool(models[0].get("thinking"))}
+        return {"availableModels": models, "defaultScenario": default}
+
+    def _subscription(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        # The real fields are unknown; clients only use this call to check that a token works.
+        return {"subscription": {"userId": user_id, "level": "LEVEL_FREE", "status": "SUBSCRIPTION_STATUS_ACTIVE"}}

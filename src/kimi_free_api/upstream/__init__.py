@@ -1,0 +1,1 @@
+"""Adapters that speak Kimi's wire protocols and translate them into core events."""

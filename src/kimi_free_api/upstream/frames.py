@@ -1,0 +1,174 @@
+"""Translating G3 Chat stream frames (`op`/`mask` updates of chat, message and blocks) into core events.
+
+Accepted variants, since the protocol document leaves them open: camelCase or snake_case keys; thinking as
+`block.think`, as `block.text` flagged `thinking`, or as text inside a running `STAGE_NAME_THINKING` stage;
+search results as `block.search.webPages` or as a `$web_search` tool block plus `message.refs.searchChunks`
+(deduplicated by URL); `append` frames carrying a delta or the whole text so far (a setting).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kimi_free_api.core.events import (
+    ChatEvent,
+    ChatStarted,
+    Finished,
+    FinishReason,
+    SearchResult,
+    TextDelta,
+    ThinkingDelta,
+)
+from kimi_free_api.upstream.errors import classify_error_object
+
+# Kimi marks citations inside answer text with private-use characters that mean nothing to other clients.
+_CITATION_MARKERS = re.compile("[\ue000-\uf8ff]")
+
+
+def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def _results(items: Any) -> list[SearchResult]:
+    found: list[SearchResult] = []
+    if not isinstance(items, list):
+        return found
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        hit = _get(item, "searchResult", "search_result")
+        if not isinstance(hit, dict):
+            hit = item
+        base = hit["base"] if isinstance(hit.get("base"), dict) else hit
+        url = base.get("url")
+        if isinstance(url, str) and url:
+            found.append(
+                SearchResult(
+                    title=str(base.get("title") or url),
+                    url=url,
+                    site_name=str(_get(base, "siteName", "site_name") or ""),
+                    snippet=str(base.get("snippet") or ""),
+                )
+            )
+    return found
+
+
+class FrameTranslator:
+    """Stateful: one per upstream stream."""
+
+    def __init__(self, cumulative: bool, strip_markers: bool) -> None:
+        self._cumulative = cumulative
+        self._strip_markers = strip_markers
+        self.chat_id = ""
+        self.message_id = ""
+        self.started = False
+        self.finished = False
+        self._finish_reason: FinishReason = "stop"
+        self._thinking_blocks: set[str] = set()
+        self._sent: dict[str, int] = {}
+        self._stage_thinking = False
+        self._urls: set[str] = set()
+
+    def translate(self, frame: dict[str, Any], out: list[ChatEvent]) -> None:
+        block = frame.get("block")
+        if block is not None:
+            self._block(frame.get("op"), frame.get("mask") or "", block, out)
+            return
+        if "heartbeat" in frame:
+            return
+        error = frame.get("error")
+        if error:
+            raise classify_error_object(error)
+        chat = frame.get("chat")
+        if isinstance(chat, dict) and chat.get("id") and not self.chat_id:
+            self.chat_id = str(chat["id"])
+        message = frame.get("message")
+        if isinstance(message, dict):
+            self._message(message, out)
+        stages = _get(frame, "multiStage", "multi_stage")
+        if isinstance(stages, dict):
+            self._stages(stages)
+        if "done" in frame:
+            self._start(out)
+            self.finished = True
+            out.append(Finished(self._finish_reason, self.message_id))
+
+    def _start(self, out: list[ChatEvent]) -> None:
+        if not self.started:
+            self.started = True
+            out.append(ChatStarted(self.chat_id, self.message_id))
+
+    def _message(self, message: dict[str, Any], out: list[ChatEvent]) -> None:
+        role = message.get("role")
+        if role == "assistant" and message.get("id"):
+            self.message_id = str(message["id"])
+            self._start(out)
+        status = str(message.get("status") or "")
+        if "TRUNCAT" in status or "LENGTH" in status:
+            self._finish_reason = "length"
+        refs = message.get("refs")
+        if isinstance(refs, dict):
+            self._search(_results(_get(refs, "searchChunks", "search_chunks")), out)
+
+    def _stages(self, stages: dict[str, Any]) -> None:
+        for stage in stages.get("stages") or ():
+            if isinstance(stage, dict) and stage.get("name") == "STAGE_NAME_THINKING":
+                self._stage_thinking = "COMPLETED" not in str(stage.get("status") or "")
+
+    def _search(self, results: list[SearchResult], out: list[ChatEvent]) -> None:
+        for result in results:
+            if result.url not in self._urls:
+                self._urls.add(result.url)
+                self._start(out)
+                out.append(result)
+
+    def _block(self, op: Any, mask: str, block: dict[str, Any], out: list[ChatEvent]) -> None:
+        text = block.get("text")
+        think = block.get("think")
+        if isinstance(text, dict):
+            key = str(block.get("id") or "text")
+            if text.get("flags") == "thinking" or self._stage_thinking:
+                self._thinking_blocks.add(key)
+            thinking = key in self._thinking_blocks
+            content = text.get("content")
+        elif isinstance(think, dict):
+            key = "think:" + str(block.get("id") or "")
+            thinking = True
+            content = think.get("content")
+        else:
+            self._other_block(block, out)
+            return
+        if not content or not isinstance(content, str):
+            return
+        content = self._new_text(key, op, mask, content)
+        if not content:
+            return
+        if self._strip_markers and not content.isascii():
+            content = _CITATION_MARKERS.sub("", content)
+            if not content:
+                return
+        if not self.started:
+            self._start(out)
+        out.append(ThinkingDelta(content) if thinking else TextDelta(content))
+
+    def _new_text(self, key: str, op: Any, mask: str, content: str) -> str:
+        """The part of `content` not yet passed on: all of it for a delta, the unseen tail for a whole text."""
+        sent = self._sent.get(key, 0)
+        whole = op == "set" or self._cumulative or not mask.endswith(".content")
+        if whole:
+            if len(content) <= sent:
+                return ""
+            content = content[sent:]
+        self._sent[key] = sent + len(content)
+        return content
+
+    def _other_block(self, block: dict[str, Any], out: list[ChatEvent]) -> None:
+        search = block.get("search")
+        if isinstance(search, dict):
+            self._search(_results(_get(search, "webPages", "web_pages")), out)
+            return
+        tool = block.get("tool")
+        if isinstance(tool, dict) and tool.get("name") in (None, "$web_search"):
+            self._search(_results(tool.get("contents")), out)

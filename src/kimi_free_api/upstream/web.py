@@ -1,0 +1,207 @@
+"""The G3 adapter: Kimi's current web protocol (www.kimi.com/apiv2, Connect-RPC with the JSON codec)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from kimi_free_api.config import Settings
+from kimi_free_api.core.errors import GatewayError, NotFound, Unauthorized, UpstreamError, UpstreamTimeout
+from kimi_free_api.core.events import ChatEvent
+from kimi_free_api.core.modelspec import CatalogModel, catalog_id
+from kimi_free_api.core.ports import UpstreamChat
+from kimi_free_api.upstream import jwt
+from kimi_free_api.upstream.auth import Access, TokenResolver
+from kimi_free_api.upstream.connect import END_FLAGS, FLAG_TRAILERS, EnvelopeDecoder, encode_envelope
+from kimi_free_api.upstream.errors import classify, classify_error_object, classify_response
+from kimi_free_api.upstream.frames import FrameTranslator
+
+log = logging.getLogger(__name__)
+
+CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
+CANCEL_CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/CancelChat"
+DELETE_CHAT = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
+AVAILABLE_MODELS = "/apiv2/kimi.gateway.config.v1.ConfigService/GetAvailableModels"
+SUBSCRIPTION = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"
+SEARCH_TOOL = ({"type": "TOOL_TYPE_SEARCH", "search": {}},)
+
+
+def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
+    """The Chat request body, in the field names the web client sends (protocol document §4)."""
+    scenario = request.scenario or (settings.kimi_research_scenario if request.research else settings.kimi_scenario)
+    payload: dict[str, Any] = {
+        "scenario": scenario,
+        "tools": list(SEARCH_TOOL) if request.search else [],
+        "message": {
+            "role": "user",
+            "blocks": [{"message_id": "", "text": {"content": request.prompt}}],
+            "scenario": scenario,
+        },
+        "options": {"thinking": request.thinking},
+    }
+    if request.chat_id:
+        payload["chat_id"] = request.chat_id
+    if request.agent_id:
+        payload["kimiplusId"] = request.agent_id
+    if request.agent_mode:
+        payload["agentMode"] = request.agent_mode
+    return payload
+
+
+def _trailer_error(flags: int, message: bytes) -> GatewayError | None:
+    """The end-of-stream envelope: Connect's JSON `{"error"?, "metadata"?}` or gRPC-web's header-style trailer."""
+    if flags & FLAG_TRAILERS:
+        fields = dict(line.split(":", 1) for line in message.decode(errors="replace").splitlines() if ":" in line)
+        status = fields.get("grpc-status", "0").strip()
+        if status in ("", "0"):
+            return None
+        return classify(None, fields.get("grpc-message", "").strip() or f"grpc-status {status}")
+    if not message.strip():
+        return None
+    try:
+        trailer = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return UpstreamError("Kimi ended the stream with an unreadable trailer")
+    error = trailer.get("error") if isinstance(trailer, dict) else None
+    return classify_error_object(error) if error else None
+
+
+class KimiWebAdapter:
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
+        self._session = session
+        self._settings = settings
+        self._base = settings.kimi_base_url.rstrip("/")
+        self.auth = TokenResolver(session, settings)
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.connect_timeout_s, sock_read=settings.stream_idle_timeout_s
+        )
+        self._unary_timeout = aiohttp.ClientTimeout(total=settings.connect_timeout_s)
+
+    async def _post(
+        self, access: Access, path: str, body: bytes, content_type: str, limits: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        headers = dict(access.headers)
+        headers["Content-Type"] = content_type
+        headers["Connect-Protocol-Version"] = "1"
+        try:
+            return await self._session.post(self._base + path, data=body, headers=headers, timeout=limits)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"Kimi did not answer in time ({path.rsplit('/', 1)[-1]})") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Could not reach Kimi: {type(exc).__name__}") from exc
+
+    async def _post_with_refresh(
+        self, token: str, path: str, body: bytes, content_type: str, limits: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        """On 401 a refreshable token is exchanged again, once: the cached access token may have been revoked."""
+        access = await self.auth.access(token)
+        response = await self._post(access, path, body, content_type, limits)
+        if response.status == 401 and access.refreshable:
+            response.release()
+            self.auth.invalidate(token)
+            access = await self.auth.access(token)
+            response = await self._post(access, path, body, content_type, limits)
+        if response.status != 200:
+            async with response:
+                raise classify_response(response.status, await response.read(), response.headers.get("Retry-After"))
+        return response
+
+    async def _unary(self, token: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        response = await self._post_with_refresh(
+            token, path, orjson.dumps(payload), "application/json", self._unary_timeout
+        )
+        async with response:
+            try:
+                data = orjson.loads(await response.read())
+            except (orjson.JSONDecodeError, aiohttp.ClientError, TimeoutError) as exc:
+                raise UpstreamError(f"Kimi answered {path.rsplit('/', 1)[-1]} with an unreadable body") from exc
+        return data if isinstance(data, dict) else {}
+
+    async def chat(self, token: str, request: UpstreamChat) -> AsyncIterator[list[ChatEvent]]:
+        body = encode_envelope(orjson.dumps(chat_payload(request, self._settings)))
+        response = await self._post_with_refresh(token, CHAT, body, "application/connect+json", self._stream_timeout)
+        translator = FrameTranslator(
+            cumulative=self._settings.kimi_append_mode == "cumulative",
+            strip_markers=self._settings.strip_citation_markers,
+        )
+        decoder = EnvelopeDecoder()
+        loads = orjson.loads
+        translate = translator.translate
+        try:
+            async for data in response.content.iter_any():
+                batch: list[ChatEvent] = []
+                for flags, message in decoder.feed(data):
+                    if flags & END_FLAGS:
+                        error = _trailer_error(flags, message)
+                        if error is not None:
+                            raise error
+                        continue
+                    frame = loads(message)
+                    if type(frame) is dict:
+                        translate(frame, batch)
+                if batch:
+                    yield batch
+            if not translator.finished:
+                raise UpstreamError("Kimi closed the stream before the answer was complete")
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"Kimi sent nothing for {self._settings.stream_idle_timeout_s:g} s; the stream was abandoned"
+            ) from exc
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+            if translator.finished:
+                return
+            raise UpstreamError("Kimi's stream broke off before the answer was complete") from exc
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError("Kimi sent a frame that is not JSON") from exc
+        finally:
+            # Closing (not releasing) aborts the upstream request when the client went away early.
+            response.close()
+
+    async def cancel_chat(self, token: str, chat_id: str, message_id: str) -> None:
+        payload = {"chat_id": chat_id, "message_id": message_id} if message_id else {"chat_id": chat_id}
+        await self._unary(token, CANCEL_CHAT, payload)
+
+    async def delete_chat(self, token: str, chat_id: str) -> None:
+        try:
+            await self._unary(token, DELETE_CHAT, {"chat_id": chat_id})
+        except NotFound:
+            log.info("chat %s was already gone upstream", chat_id)
+
+    async def available_models(self, token: str) -> list[CatalogModel]:
+        data = await self._unary(token, AVAILABLE_MODELS, {})
+        entries = data.get("availableModels") or data.get("available_models") or []
+        models: list[CatalogModel] = []
+        for entry in entries if isinstance(entries, list) else ():
+            if not isinstance(entry, dict):
+                continue
+            name = str(entry.get("displayName") or entry.get("display_name") or entry.get("scenario") or "")
+            scenario = str(entry.get("scenario") or "")
+            if not name or not scenario:
+                continue
+            thinking = bool(entry.get("thinking"))
+            models.append(
+                CatalogModel(
+                    id=catalog_id(name, thinking),
+                    display_name=name,
+                    scenario=scenario,
+                    thinking=thinking,
+                    kimiplus_id=str(entry.get("kimiPlusId") or entry.get("kimi_plus_id") or ""),
+                    agent_mode=str(entry.get("agentMode") or entry.get("agent_mode") or ""),
+                    description=str(entry.get("description") or ""),
+                )
+            )
+        return models
+
+    async def check_token(self, token: str) -> bool:
+        """Live means Kimi accepts it now: a refresh token must exchange, an access token must open a call."""
+        if not jwt.is_access_token(jwt.claims(token)):
+            return await self.auth.check(token)
+        try:
+            await self._unary(token, SUBSCRIPTION, {})
+        except Unauthorized:
+            return False
+        return True

@@ -1,0 +1,10 @@
+"""Shared fixtures: the emulator and the gateway on real loopback sockets, and the real `openai` client."""
+
+from __future__ import annotations
+
+import os
+
+# Tests talk to 127.0.0.1 only: never let a proxy setting of the machine route a request elsewhere.
+for _var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    os.environ.pop(_var, None)
+os.environ["NO_PROXY"] = "*"

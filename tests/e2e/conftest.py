@@ -1,0 +1,95 @@
+"""Fixtures for end-to-end tests: emulator + gateway on sockets, driven by the real `openai` package."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from openai import AsyncOpenAI
+
+from kimi_free_api.app import create_app
+from kimi_free_api.config import Settings
+from kimi_free_api.emulator import Account, Emulator, EmulatorConfig
+
+
+@dataclass
+class Gateway:
+    url: str
+    app: web.Application
+
+
+GatewayFactory = Callable[..., Awaitable[Gateway]]
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emu = Emulator(EmulatorConfig())
+    await emu.start("127.0.0.1", 0)
+    try:
+        yield emu
+    finally:
+        await emu.stop()
+
+
+@pytest.fixture
+async def gateway_factory(emulator: Emulator) -> AsyncIterator[GatewayFactory]:
+    runners: list[web.AppRunner] = []
+
+    async def start(**overrides: Any) -> Gateway:
+        settings = Settings(host="127.0.0.1", kimi_base_url=emulator.base_url).with_overrides(**overrides)
+        runner = web.AppRunner(create_app(settings), handler_cancellation=True)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        host, port = runner.addresses[0][:2]
+        return Gateway(url=f"http://{host}:{port}", app=runner.app)
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def gateway(gateway_factory: GatewayFactory) -> Gateway:
+    return await gateway_factory()
+
+
+@pytest.fixture
+def account(emulator: Emulator) -> Account:
+    return emulator.create_account("alice")
+
+
+def openai_client(gateway: Gateway, api_key: str) -> AsyncOpenAI:
+    return AsyncOpenAI(
+        base_url=gateway.url + "/v1",
+        api_key=api_key,
+        max_retries=0,
+        timeout=30,
+    )
+
+
+@pytest.fixture
+async def client(gateway: Gateway, account: Account) -> AsyncIterator[AsyncOpenAI]:
+    async with openai_client(gateway, account.refresh_token) as oa:
+        yield oa
+
+
+@pytest.fixture
+async def http(gateway: Gateway) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=gateway.url, timeout=aiohttp.ClientTimeout(total=30)) as raw:
+        yield raw
+
+
+async def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Background cleanup runs after the response: wait for its effect instead of sleeping a fixed time."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
