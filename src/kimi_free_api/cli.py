@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -39,8 +40,14 @@ async def _serve(settings: Settings, with_emulator: bool) -> None:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     log.info("kimi-free-api listening on http://%s:%d", settings.host, settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # A graceful stop lets in-flight cleanups (cancel + delete upstream chats) finish before exiting.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
+        log.info("stopping: finishing upstream cleanups")
     finally:
         await runner.cleanup()
         if emulator is not None:

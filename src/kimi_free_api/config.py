@@ -77,7 +77,7 @@ class Settings:
         if self.kimi_append_mode not in ("delta", "cumulative"):
             raise SettingsError("KIMI_APPEND_MODE must be 'delta' or 'cumulative'")
         for name in ("connect_timeout_s", "stream_idle_timeout_s", "token_default_ttl_s"):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:  # also refuses NaN
                 raise SettingsError(f"{name.upper()} must be positive")
         return self
 

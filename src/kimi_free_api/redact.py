@@ -17,7 +17,7 @@ import orjson
 # JWTs (three base64url segments starting with a JSON header) and anything after "Bearer ".
 _SECRET_PATTERNS = re.compile(
     r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
-    r"|(?i:bearer)\s+[^\s,\"']+"
+    r"|Bearer\s+[^\s\"']+|(?i:bearer)\s+[^\s\"']{12,}"
 )
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")

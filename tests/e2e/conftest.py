@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,15 +13,7 @@ from openai import AsyncOpenAI
 from kimi_free_api.app import create_app
 from kimi_free_api.config import Settings
 from kimi_free_api.emulator import Account, Emulator, EmulatorConfig
-
-
-@dataclass
-class Gateway:
-    url: str
-    app: web.Application
-
-
-GatewayFactory = Callable[..., Awaitable[Gateway]]
+from tests.e2e.support import Gateway, GatewayFactory, openai_client
 
 
 @pytest.fixture
@@ -65,15 +55,6 @@ def account(emulator: Emulator) -> Account:
     return emulator.create_account("alice")
 
 
-def openai_client(gateway: Gateway, api_key: str) -> AsyncOpenAI:
-    return AsyncOpenAI(
-        base_url=gateway.url + "/v1",
-        api_key=api_key,
-        max_retries=0,
-        timeout=30,
-    )
-
-
 @pytest.fixture
 async def client(gateway: Gateway, account: Account) -> AsyncIterator[AsyncOpenAI]:
     async with openai_client(gateway, account.refresh_token) as oa:
@@ -84,12 +65,3 @@ async def client(gateway: Gateway, account: Account) -> AsyncIterator[AsyncOpenA
 async def http(gateway: Gateway) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(base_url=gateway.url, timeout=aiohttp.ClientTimeout(total=30)) as raw:
         yield raw
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Background cleanup runs after the response: wait for its effect instead of sleeping a fixed time."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)

@@ -11,7 +11,7 @@ from openai import AsyncOpenAI
 
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.answers import expected_answer
-from tests.e2e.conftest import eventually
+from tests.e2e.support import eventually
 
 
 def _sse_payloads(raw: bytes) -> list[bytes]:
@@ -76,9 +76,7 @@ async def test_stream_without_include_usage_has_no_usage_chunk(client: AsyncOpen
 
 
 async def test_openai_stream_helper_assembles_the_answer(client: AsyncOpenAI, emulator: Emulator) -> None:
-    async with client.chat.completions.stream(
-        model="kimi", messages=[{"role": "user", "content": "helper"}]
-    ) as stream:
+    async with client.chat.completions.stream(model="kimi", messages=[{"role": "user", "content": "helper"}]) as stream:
         final = await stream.get_final_completion()
     assert final.choices[0].message.content == expected_answer("helper", emulator.config)
 

@@ -8,7 +8,7 @@ from openai import AsyncOpenAI
 from kimi_free_api.core.prompt import PREAMBLE
 from kimi_free_api.emulator import Emulator
 from kimi_free_api.emulator.answers import expected_answer, expected_thinking, search_hits
-from tests.e2e.conftest import GatewayFactory, openai_client
+from tests.e2e.support import GatewayFactory, openai_client
 
 
 def _prompt(emulator: Emulator) -> str:
@@ -75,9 +75,7 @@ async def test_thinking_goes_to_reasoning_content(client: AsyncOpenAI, emulator:
     assert "".join(reasoning) == expected_thinking("think", emulator.config)
     assert "".join(content) == expected_answer("think", emulator.config)
 
-    reply = await client.chat.completions.create(
-        model="kimi-thinking", messages=[{"role": "user", "content": "think"}]
-    )
+    reply = await client.chat.completions.create(model="kimi-thinking", messages=[{"role": "user", "content": "think"}])
     message = reply.choices[0].message
     assert message.content == expected_answer("think", emulator.config)
     assert getattr(message, "reasoning_content", None) == expected_thinking("think", emulator.config)

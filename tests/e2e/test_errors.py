@@ -11,7 +11,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from kimi_free_api.emulator import Account, Emulator, Fault
-from tests.e2e.conftest import GatewayFactory, eventually, openai_client
+from tests.e2e.support import GatewayFactory, eventually, openai_client
 
 CHAT = "/v1/chat/completions"
 
@@ -120,7 +120,9 @@ async def test_failure_after_streaming_began_is_an_error_event(
     await eventually(lambda: emulator.state.live_chats == 0)
 
 
-async def test_error_event_is_followed_by_done(http: aiohttp.ClientSession, account: Account, emulator: Emulator) -> None:
+async def test_error_event_is_followed_by_done(
+    http: aiohttp.ClientSession, account: Account, emulator: Emulator
+) -> None:
     emulator.add_fault(Fault(kind="stream_error", after_events=2))
     body = {"messages": [{"role": "user", "content": "x"}], "stream": True}
     async with http.post(CHAT, json=body, headers={"Authorization": f"Bearer {account.refresh_token}"}) as response:

@@ -10,7 +10,7 @@ from openai import AsyncOpenAI, NotFoundError
 
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.answers import expected_answer
-from tests.e2e.conftest import eventually
+from tests.e2e.support import eventually
 
 
 async def test_chat_is_deleted_after_streamed_and_plain_answers(client: AsyncOpenAI, emulator: Emulator) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
+import openai
 import pytest
 from openai import AsyncOpenAI, AuthenticationError
 
-from kimi_free_api.emulator import Account, Emulator
-from tests.e2e.conftest import Gateway, GatewayFactory, openai_client
+from kimi_free_api.emulator import Account, Emulator, Fault
+from tests.e2e.support import Gateway, GatewayFactory, openai_client
 
 
 async def _ask(client: AsyncOpenAI, text: str = "hi") -> str:
@@ -82,3 +84,20 @@ async def test_token_check(http: aiohttp.ClientSession, account: Account) -> Non
     async with http.post("/token/check", json={"token": 42}) as response:
         assert response.status == 400
         assert (await response.json())["error"]["param"] == "token"
+
+
+async def test_tokens_never_reach_the_logs(
+    gateway: Gateway, emulator: Emulator, account: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    emulator.add_fault(Fault(kind="unavailable"))
+    async with openai_client(gateway, f"{account.refresh_token},{account.access_token}") as client:
+        with pytest.raises(openai.APIStatusError):
+            await _ask(client)
+    async with openai_client(gateway, "bogus-refresh-token-value") as client:
+        with pytest.raises(AuthenticationError):
+            await _ask(client)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert logged, "requests were logged"
+    for secret in (account.refresh_token, account.access_token, "bogus-refresh-token-value"):
+        assert secret not in logged

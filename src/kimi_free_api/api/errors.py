@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -61,6 +62,17 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Gatewa
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id_var.set(request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16])
+    if request.method == "OPTIONS":
+        return preflight(request)
+    started = time.monotonic()
+    response = await _answer(request, handler)
+    log.info(
+        "%s %s -> %d in %.0f ms", request.method, request.path, response.status, (time.monotonic() - started) * 1000
+    )
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except GatewayError as exc:
@@ -75,6 +87,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("unexpected failure in %s %s", request.method, request.path)
         error = GatewayError("The gateway failed unexpectedly; the failure was logged.")
         return error_response(error)
+
+
+def preflight(request: web.Request) -> web.Response:
+    """CORS preflight for any path: browser clients send one before every cross-origin POST."""
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
+            "Access-Control-Max-Age": "86400",
+        },
+    )
 
 
 async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:

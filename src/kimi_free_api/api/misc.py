@@ -32,14 +32,3 @@ async def token_check(request: web.Request) -> web.Response:
         raise InvalidRequest("`token` must be a non-empty string.", param="token", code="invalid_type")
     live = await request.app[UPSTREAM].check_token(token.strip())
     return web.Response(body=orjson.dumps({"live": live}), content_type="application/json")
-
-
-async def preflight(request: web.Request) -> web.Response:
-    return web.Response(
-        status=204,
-        headers={
-            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-            "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
-            "Access-Control-Max-Age": "86400",
-        },
-    )

@@ -23,4 +23,3 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/ping", misc.ping)
     router.add_get("/healthz", misc.healthz)
     router.add_get("/", misc.welcome)
-    router.add_route("OPTIONS", "/{tail:.*}", misc.preflight)

@@ -87,7 +87,8 @@ def _message(raw: Any, index: int) -> Message:
     where = f"messages[{index}]"
     if not isinstance(raw, dict):
         raise _fail(f"`{where}` must be an object.", where, "invalid_type")
-    role = _ROLES.get(raw.get("role"))  # type: ignore[arg-type]
+    raw_role = raw.get("role")
+    role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
     if role is None:
         raise _fail(
             f"`{where}.role` must be one of {', '.join(sorted(_ROLES))}; got {raw.get('role')!r}.",

@@ -7,6 +7,7 @@ upstream (e.g. `kimi-k2.6`), which may take the same flags.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -54,11 +55,17 @@ class ModelSpec:
     agent_mode: str = ""
 
 
-def split_flags(name: str) -> tuple[str, frozenset[str]]:
-    """`kimi-search-silent` -> (`kimi`, {search, silent}); flags are only taken from the end of the name."""
+def split_flags(name: str, catalog: dict[str, CatalogModel] | None = None) -> tuple[str, frozenset[str]]:
+    """`kimi-search-silent` -> (`kimi`, {search, silent}); flags are only taken from the end of the name.
+
+    With a catalog, stripping stops at the first name the catalog knows, so `kimi-k2.6-thinking-search` finds a
+    catalog entry named `kimi-k2.6-thinking`.
+    """
     parts = name.split("-")
     flags: set[str] = set()
     while len(parts) > 1 and parts[-1] in FLAGS:
+        if catalog and "-".join(parts) in catalog:
+            break
         flags.add(parts.pop())
     return "-".join(parts), frozenset(flags)
 
@@ -75,10 +82,8 @@ def resolve_model(
     if _AGENT_ID.match(lowered):
         return ModelSpec(name=name, search=use_search, thinking=bool(thinking), agent_id=lowered)
 
-    entry = catalog.get(lowered)
-    base, flags = (lowered, frozenset[str]()) if entry else split_flags(lowered)
-    if entry is None:
-        entry = catalog.get(base)
+    base, flags = split_flags(lowered, catalog)
+    entry = catalog.get(base)
     if entry is None and base not in (DEFAULT_MODEL, *COMPAT_ALIASES):
         raise ModelNotFound(
             f"The model `{requested}` does not exist. Use `kimi` with optional flags "
@@ -115,8 +120,12 @@ def listed_model_ids(catalog: dict[str, CatalogModel]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def catalog_id(display_name: str, thinking: bool) -> str:
+def catalog_id(display_name: str, thinking: bool, scenario: str = "") -> str:
     slug = re.sub(r"[^0-9a-z.]+", "-", display_name.strip().lower()).strip("-")
+    if not slug:
+        # A name without Latin letters or digits (e.g. "长思考"): the scenario keeps ids distinct.
+        slug = re.sub(r"[^0-9a-z.]+", "-", scenario.lower().removeprefix("scenario_")).strip("-")
+        slug = slug or "model-" + hashlib.sha256(display_name.encode()).hexdigest()[:8]
     if not slug.startswith("kimi"):
         slug = f"kimi-{slug}"
     if thinking and not slug.endswith("thinking"):

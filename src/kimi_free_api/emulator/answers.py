@@ -17,10 +17,7 @@ ECHO_CHARS = 80
 CITATION_BASE = 0xE000  # the marker for search hit n (1-based) is chr(CITATION_BASE + n)
 _CJK = ("数据", "模型", "你好", "世界", "月亮", "ありがとう")
 _EMOJI = ("🙂", "🚀", "🌏", "✨")
-_LATIN = tuple(
-    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
-    "café naïve Zürich façade".split()
-)
+_LATIN = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "café", "naïve", "Zürich")
 _VOCABULARY = _LATIN + _CJK + _EMOJI
 _SENTENCE_WORDS = 6
 _HOSTS = ("example.com", "example.org", "example.net")
@@ -50,13 +47,10 @@ def _words(seed: str, count: int) -> list[str]:
 def _prose(seed: str, count: int, citations: int = 0) -> str:
     """At least `count` words in sentences; with `citations`, every second sentence cites a search hit."""
     words = _words(seed, max(count, 2))
-    sentences = [
-        " ".join(words[i : i + _SENTENCE_WORDS]) + "." for i in range(0, len(words), _SENTENCE_WORDS)
-    ]
+    sentences = [" ".join(words[i : i + _SENTENCE_WORDS]) + "." for i in range(0, len(words), _SENTENCE_WORDS)]
     if citations:
         sentences = [
-            text + chr(CITATION_BASE + n // 2 % citations + 1) if n % 2 else text
-            for n, text in enumerate(sentences)
+            text + chr(CITATION_BASE + n // 2 % citations + 1) if n % 2 else text for n, text in enumerate(sentences)
         ]
     return " ".join(sentences)
 

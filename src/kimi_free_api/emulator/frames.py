@@ -85,9 +85,7 @@ def web_pages(block_id: str, parent_id: str, hits: list[SearchHit]) -> dict[str,
 
 
 def search_results(hits: list[SearchHit]) -> list[dict[str, Any]]:
-    return [
-        {"searchResult": {"id": stable_id(hit.url), "refIndex": hit.ref_index, "base": _page(hit)}} for hit in hits
-    ]
+    return [{"searchResult": {"id": stable_id(hit.url), "refIndex": hit.ref_index, "base": _page(hit)}} for hit in hits]
 
 
 def search_tool(block_id: str, parent_id: str, call_id: str, query: str, hits: list[SearchHit]) -> list[dict[str, Any]]:
@@ -99,7 +97,11 @@ def search_tool(block_id: str, parent_id: str, call_id: str, query: str, hits: l
         block("set", "block.tool", block_id, {"tool": running}, parent_id),
         block("append", "block.tool.args", block_id, {"tool": {"args": args}}),
         block("set", "block.tool.contents", block_id, {"tool": {"contents": results, "status": TOOL_COMPLETED}}),
-        {"op": "set", "mask": "message.refs.searchChunks", "message": {"id": parent_id, "refs": {"searchChunks": results}}},
+        {
+            "op": "set",
+            "mask": "message.refs.searchChunks",
+            "message": {"id": parent_id, "refs": {"searchChunks": results}},
+        },
     ]
 
 

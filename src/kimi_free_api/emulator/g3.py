@@ -63,7 +63,7 @@ class G3Routes:
             if fault is not None and fault.kind not in IN_STREAM_KINDS:
                 raise fault.refusal()
             turn = Turn.parse(body)
-            chat = self._existing_chat(turn.chat_id, user_id)
+            chat = self._lookup(turn.chat_id, user_id) if turn.chat_id else None
             if runtime.config.enforce_single_stream and runtime.state.active_streams.get(user_id):
                 raise STREAM_BUSY.error()
         except ConnectError as exc:
@@ -71,7 +71,7 @@ class G3Routes:
         if chat is None:
             chat = Chat(new_id(), user_id)
             runtime.state.chats[chat.id] = chat
-        return await ChatStream(request, runtime, user_id, chat, turn, fault).run()
+        return await ChatStream(request, runtime, user_id=user_id, chat=chat, turn=turn, fault=fault).run()
 
     async def _envelope(self, request: web.Request) -> dict[str, Any]:
         if request.content_type != CONNECT_JSON:
@@ -87,9 +87,7 @@ class G3Routes:
         self._runtime.state.chat_requests.append(body)
         return body
 
-    def _existing_chat(self, chat_id: str, user_id: str) -> Chat | None:
-        if not chat_id:
-            return None
+    def _lookup(self, chat_id: str, user_id: str) -> Chat:
         chat = self._runtime.state.owned_chat(chat_id, user_id)
         if chat is None:
             raise CHAT_NOT_FOUND.error()
@@ -115,9 +113,7 @@ class G3Routes:
         chat_id = pick(body, "chat_id")
         if not isinstance(chat_id, str) or not chat_id:
             raise invalid_argument("`chat_id` is required")
-        chat = self._existing_chat(chat_id, user_id)
-        assert chat is not None  # a non-empty id either finds the chat or raises
-        return chat
+        return self._lookup(chat_id, user_id)
 
     def _delete(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         chat = self._owned_chat(user_id, body)

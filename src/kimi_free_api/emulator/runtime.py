@@ -87,4 +87,3 @@ class Runtime:
         fault = self.faults.take(endpoint, user_id)
         if fault is not None:
             raise fault.refusal()
-

@@ -26,6 +26,7 @@ from kimi_free_api.emulator.turn import Turn
 CONNECT_JSON = "application/connect+json"
 STALL_LIMIT_S = 300.0
 _STALL_POLL_S = 0.05
+_MAX_LAG_S = 0.05
 _SPLIT_PAUSE_S = 0.001  # long enough for the reader to see each piece of a split frame on its own
 _HEARTBEAT = frame(frames.HEARTBEAT)
 _FAILED = "MESSAGE_STATUS_FAILED"  # the emulator's own marker, only visible in /_emulator/state
@@ -41,7 +42,14 @@ def _same(obj: dict[str, Any]) -> Any:
 
 class ChatStream:
     def __init__(
-        self, request: web.Request, runtime: Runtime, user_id: str, chat: Chat, turn: Turn, fault: Fault | None
+        self,
+        request: web.Request,
+        runtime: Runtime,
+        *,
+        user_id: str,
+        chat: Chat,
+        turn: Turn,
+        fault: Fault | None,
     ) -> None:
         self._request = request
         self._runtime = runtime
@@ -53,8 +61,9 @@ class ChatStream:
         self._response = web.StreamResponse(headers={"Content-Type": CONNECT_JSON})
         self._case: Callable[[dict[str, Any]], Any] = snake_keys if self._config.casing == "snake" else _same
         self._offset = 0
+        self._loop = asyncio.get_running_loop()
+        self._due = self._loop.time()
         self._blocks = 0
-        self._gap = self._config.first_event_delay_ms
         self._answer = answer_deltas(turn.prompt, self._config, search=turn.search)
         self._answered = 0
         parent = turn.parent_id or (chat.messages[-1].id if chat.messages else "")
@@ -91,6 +100,7 @@ class ChatStream:
 
     async def _stream(self) -> None:
         scenario = self._turn.scenario
+        await self._pause(self._config.first_event_delay_ms)
         await self._op(frames.chat(self._chat))
         await self._op(frames.message(self._question, scenario, frames.contextual_request(self._turn.prompt)))
         await self._op(frames.message(self._reply, scenario, None))
@@ -100,12 +110,12 @@ class ChatStream:
             await self._search()
         if not self._generation.cancelled:
             await self._write_answer()
-        self._reply.status = frames.COMPLETED
         await self._op(frames.message_status(self._reply.id, frames.COMPLETED))
         await self._send(frames.DONE)
+        self._reply.status = frames.COMPLETED
         await self._write(end_stream(self._config.end_stream))
 
-    # Frames and their timing
+    # Frames and their timing: only text frames (what a reader waits for) are paced; the rest follow at once.
 
     async def _op(self, update: dict[str, Any]) -> None:
         self._offset += 1
@@ -113,20 +123,26 @@ class ChatStream:
         await self._send(update)
 
     async def _send(self, obj: dict[str, Any]) -> None:
-        await self._pause(self._gap)
-        self._gap = self._config.event_delay_ms
         await self._write(frame(self._case(obj)))
 
     async def _pause(self, milliseconds: float) -> None:
+        """Wait until `milliseconds` after the previous frame was due, not after it went out.
+
+        Keeping to the schedule stops timer overshoot from piling up (2,000 frames 1 ms apart take about 2 s).
+        A reply that fell far behind, e.g. on an overloaded machine, starts a new schedule instead of bursting.
+        """
         if milliseconds <= 0:
             return
-        seconds = milliseconds / 1000
+        now = self._loop.time()
+        self._due = max(self._due + milliseconds / 1000, now - _MAX_LAG_S)
+        seconds = self._due - now
         beat = self._config.heartbeat_ms / 1000
         while beat and seconds > beat:
             await asyncio.sleep(beat)
             seconds -= beat
             await self._write(_HEARTBEAT)
-        await asyncio.sleep(seconds)
+        if seconds > 0:
+            await asyncio.sleep(seconds)
 
     async def _write(self, data: bytes) -> None:
         if not self._config.split_utf8:
@@ -182,6 +198,7 @@ class ChatStream:
         cumulative = self._config.append_mode == "cumulative"
         so_far = ""
         for index, piece in enumerate(pieces):
+            await self._pause(self._config.event_delay_ms)
             if answer:
                 await self._fault_point(index)
             if self._generation.cancelled:
@@ -229,8 +246,8 @@ class ChatStream:
     async def _stall(self) -> None:
         """Send nothing more; hold the connection until the client leaves, the emulator stops, or 300 s pass."""
         closing = self._runtime.closing
-        deadline = asyncio.get_running_loop().time() + STALL_LIMIT_S
-        while not self._client_gone() and not closing.is_set() and asyncio.get_running_loop().time() < deadline:
+        deadline = self._loop.time() + STALL_LIMIT_S
+        while not self._client_gone() and not closing.is_set() and self._loop.time() < deadline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(closing.wait(), _STALL_POLL_S)
         if self._client_gone():

@@ -114,6 +114,7 @@ def classify_response(status: int, body: bytes, retry_after: str | None) -> Gate
         result = classify_error_object(error, http_status=status)
     else:
         result = classify(None, f"HTTP {status}", http_status=status)
-    if result.retry_after is None:
-        result.retry_after = _retry_after(retry_after)
+    header = _retry_after(retry_after)
+    if header is not None:
+        result.retry_after = header
     return result

@@ -95,6 +95,11 @@ class FrameTranslator:
             self.finished = True
             out.append(Finished(self._finish_reason, self.message_id))
 
+    def announce(self, out: list[ChatEvent]) -> None:
+        """Emits ChatStarted now if the chat is known but was not announced yet (the stream is failing)."""
+        if self.chat_id:
+            self._start(out)
+
     def _start(self, out: list[ChatEvent]) -> None:
         if not self.started:
             self.started = True
@@ -165,6 +170,10 @@ class FrameTranslator:
         return content
 
     def _other_block(self, block: dict[str, Any], out: list[ChatEvent]) -> None:
+        stages = _get(block, "multiStage", "multi_stage")
+        if isinstance(stages, dict):
+            self._stages(stages)
+            return
         search = block.get("search")
         if isinstance(search, dict):
             self._search(_results(_get(search, "webPages", "web_pages")), out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 import orjson
@@ -27,7 +28,25 @@ CANCEL_CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/CancelChat"
 DELETE_CHAT = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
 AVAILABLE_MODELS = "/apiv2/kimi.gateway.config.v1.ConfigService/GetAvailableModels"
 SUBSCRIPTION = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"
-SEARCH_TOOL = ({"type": "TOOL_TYPE_SEARCH", "search": {}},)
+# gRPC status numbers, for deployments that end streams with gRPC-web trailers.
+GRPC_CODES = {
+    "1": "canceled",
+    "2": "unknown",
+    "3": "invalid_argument",
+    "4": "deadline_exceeded",
+    "5": "not_found",
+    "6": "already_exists",
+    "7": "permission_denied",
+    "8": "resource_exhausted",
+    "9": "failed_precondition",
+    "10": "aborted",
+    "11": "out_of_range",
+    "12": "unimplemented",
+    "13": "internal",
+    "14": "unavailable",
+    "15": "data_loss",
+    "16": "unauthenticated",
+}
 
 
 def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
@@ -35,7 +54,7 @@ def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
     scenario = request.scenario or (settings.kimi_research_scenario if request.research else settings.kimi_scenario)
     payload: dict[str, Any] = {
         "scenario": scenario,
-        "tools": list(SEARCH_TOOL) if request.search else [],
+        "tools": [{"type": "TOOL_TYPE_SEARCH", "search": {}}] if request.search else [],
         "message": {
             "role": "user",
             "blocks": [{"message_id": "", "text": {"content": request.prompt}}],
@@ -55,11 +74,17 @@ def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
 def _trailer_error(flags: int, message: bytes) -> GatewayError | None:
     """The end-of-stream envelope: Connect's JSON `{"error"?, "metadata"?}` or gRPC-web's header-style trailer."""
     if flags & FLAG_TRAILERS:
-        fields = dict(line.split(":", 1) for line in message.decode(errors="replace").splitlines() if ":" in line)
-        status = fields.get("grpc-status", "0").strip()
+        fields = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (
+                line.partition(":") for line in message.decode(errors="replace").splitlines() if ":" in line
+            )
+        }
+        status = fields.get("grpc-status", "0")
         if status in ("", "0"):
             return None
-        return classify(None, fields.get("grpc-message", "").strip() or f"grpc-status {status}")
+        text = unquote(fields.get("grpc-message", "")) or f"grpc-status {status}"
+        return classify(GRPC_CODES.get(status, "unknown"), text)
     if not message.strip():
         return None
     try:
@@ -134,18 +159,29 @@ class KimiWebAdapter:
         try:
             async for data in response.content.iter_any():
                 batch: list[ChatEvent] = []
-                for flags, message in decoder.feed(data):
-                    if flags & END_FLAGS:
-                        error = _trailer_error(flags, message)
-                        if error is not None:
-                            raise error
-                        continue
-                    frame = loads(message)
-                    if type(frame) is dict:
-                        translate(frame, batch)
+                failure: GatewayError | None = None
+                try:
+                    for flags, message in decoder.feed(data):
+                        if flags & END_FLAGS:
+                            failure = _trailer_error(flags, message)
+                            continue
+                        frame = loads(message)
+                        if type(frame) is dict:
+                            translate(frame, batch)
+                except GatewayError as exc:
+                    failure = exc
+                if failure is not None:
+                    # The events before the failure still matter: ChatStarted names the chat to clean up.
+                    translator.announce(batch)
                 if batch:
                     yield batch
+                if failure is not None:
+                    raise failure
             if not translator.finished:
+                batch = []
+                translator.announce(batch)
+                if batch:
+                    yield batch
                 raise UpstreamError("Kimi closed the stream before the answer was complete")
         except TimeoutError as exc:
             raise UpstreamTimeout(
@@ -185,7 +221,7 @@ class KimiWebAdapter:
             thinking = bool(entry.get("thinking"))
             models.append(
                 CatalogModel(
-                    id=catalog_id(name, thinking),
+                    id=catalog_id(name, thinking, scenario),
                     display_name=name,
                     scenario=scenario,
                     thinking=thinking,

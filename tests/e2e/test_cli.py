@@ -1,0 +1,105 @@
+"""The commands a newcomer runs: `kimi-free-api serve --emulator` and `kimi-free-api emulator`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from openai import AsyncOpenAI
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def _running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[asyncio.subprocess.Process]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kimi_free_api",
+        *args,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def _wait_until_up(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} never came up")
+
+
+async def test_serve_with_emulator_answers_any_token() -> None:
+    port = _free_port()
+    async with _running("serve", "--emulator", "--host", "127.0.0.1", "--port", str(port)) as process:
+        await _wait_until_up(f"http://127.0.0.1:{port}/ping")
+        async with AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="demo", max_retries=0) as client:
+            reply = await client.chat.completions.create(
+                model="kimi-search", messages=[{"role": "user", "content": "demo"}]
+            )
+        assert (reply.choices[0].message.content or "").startswith("Echo: demo")
+        assert process.returncode is None
+    assert process.returncode in {0, -signal.SIGINT}
+
+
+async def test_emulator_command_serves_the_protocol() -> None:
+    port = _free_port()
+    async with _running("emulator", "--port", str(port)):
+        await _wait_until_up(f"http://127.0.0.1:{port}/_emulator/state")
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{port}/_emulator/accounts", json={}) as response:
+                account = await response.json()
+            async with session.get(
+                f"http://127.0.0.1:{port}/api/auth/token/refresh",
+                headers={"Authorization": f"Bearer {account['refresh_token']}"},
+            ) as response:
+                assert response.status == 200
+                assert (await response.json())["access_token"]
+
+
+async def test_settings_come_from_the_environment() -> None:
+    port = _free_port()
+    async with _running("serve", "--emulator", env={"HOST": "127.0.0.1", "PORT": str(port)}):
+        await _wait_until_up(f"http://127.0.0.1:{port}/healthz")
+
+
+async def test_invalid_setting_is_reported() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kimi_free_api",
+        "serve",
+        env={**os.environ, "PORT": "not-a-port"},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode != 0
+    assert b"PORT" in stderr

@@ -1,0 +1,32 @@
+"""An emulator on a loopback socket, an account on it, and an HTTP session pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from kimi_free_api.emulator import Account, Emulator, EmulatorConfig
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emu = Emulator(EmulatorConfig(event_count=5, thinking_events=3, search_results=2))
+    await emu.start("127.0.0.1", 0)
+    try:
+        yield emu
+    finally:
+        await emu.stop()
+
+
+@pytest.fixture
+def account(emulator: Emulator) -> Account:
+    return emulator.create_account("alice")
+
+
+@pytest.fixture
+async def session(emulator: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(base_url=emulator.base_url, timeout=timeout) as http:
+        yield http

@@ -1,0 +1,133 @@
+"""Settings.from_env: types, booleans, validation and the refresh URL."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+
+from kimi_free_api.config import Settings, SettingsError
+
+
+def test_empty_environment_gives_the_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings()
+    assert settings.port == 8000
+    assert settings.kimi_base_url == "https://www.kimi.com"
+    assert settings.kimi_append_mode == "delta"
+    assert settings.auto_delete is True
+
+
+def test_values_are_typed() -> None:
+    settings = Settings.from_env(
+        {
+            "HOST": "127.0.0.1",
+            "PORT": "9000",
+            "CONNECT_TIMEOUT_S": "2.5",
+            "STREAM_IDLE_TIMEOUT_S": "30",
+            "MAX_REQUEST_BYTES": "1024",
+            "AUTO_DELETE": "false",
+            "LOG_JSON": "yes",
+            "KIMI_SCENARIO": "SCENARIO_K2",
+            "KIMI_APPEND_MODE": "cumulative",
+            "KIMI_REFRESH_STYLE": "connect",
+            "UNRELATED": "ignored",
+            "port": "1",  # only upper-case names are read
+        }
+    )
+    assert (settings.host, settings.port, settings.max_request_bytes) == ("127.0.0.1", 9000, 1024)
+    assert isinstance(settings.port, int)
+    assert settings.connect_timeout_s == 2.5
+    assert isinstance(settings.stream_idle_timeout_s, float)
+    assert settings.stream_idle_timeout_s == 30.0
+    assert (settings.auto_delete, settings.log_json) == (False, True)
+    assert (settings.kimi_scenario, settings.kimi_append_mode, settings.kimi_refresh_style) == (
+        "SCENARIO_K2",
+        "cumulative",
+        "connect",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        (" Yes ", True),
+        ("on", True),
+        ("0", False),
+        ("false", False),
+        ("No", False),
+        ("off", False),
+        ("", False),
+    ],
+)
+def test_booleans(raw: str, expected: bool) -> None:
+    assert Settings.from_env({"STRIP_CITATION_MARKERS": raw}).strip_citation_markers is expected
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2", "enabled", "y"])
+def test_invalid_booleans(raw: str) -> None:
+    with pytest.raises(SettingsError, match="AUTO_DELETE"):
+        Settings.from_env({"AUTO_DELETE": raw})
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"PORT": "abc"}, "PORT"),
+        ({"PORT": "8000.5"}, "PORT"),
+        ({"PORT": ""}, "PORT"),
+        ({"MAX_REQUEST_BYTES": "1MB"}, "MAX_REQUEST_BYTES"),
+        ({"CONNECT_TIMEOUT_S": "fast"}, "CONNECT_TIMEOUT_S"),
+        ({"PORT": "0"}, "PORT"),
+        ({"PORT": "65536"}, "PORT"),
+        ({"PORT": "-1"}, "PORT"),
+        ({"KIMI_BASE_URL": "ftp://www.kimi.com"}, "KIMI_BASE_URL"),
+        ({"KIMI_BASE_URL": "www.kimi.com"}, "KIMI_BASE_URL"),
+        ({"KIMI_REFRESH_STYLE": "soap"}, "KIMI_REFRESH_STYLE"),
+        ({"KIMI_APPEND_MODE": "full"}, "KIMI_APPEND_MODE"),
+        ({"CONNECT_TIMEOUT_S": "0"}, "CONNECT_TIMEOUT_S"),
+        ({"STREAM_IDLE_TIMEOUT_S": "-1"}, "STREAM_IDLE_TIMEOUT_S"),
+        ({"TOKEN_DEFAULT_TTL_S": "0"}, "TOKEN_DEFAULT_TTL_S"),
+    ],
+)
+def test_invalid_values(env: dict[str, str], name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(env)
+
+
+def test_settings_error_is_a_value_error() -> None:
+    assert issubclass(SettingsError, ValueError)
+
+
+def test_port_bounds_are_inclusive() -> None:
+    assert Settings.from_env({"PORT": "1"}).port == 1
+    assert Settings.from_env({"PORT": "65535"}).port == 65535
+
+
+def test_refresh_url() -> None:
+    assert Settings().refresh_url == "https://www.kimi.com/api/auth/token/refresh"
+    local = Settings.from_env({"KIMI_BASE_URL": "http://127.0.0.1:9/"})
+    assert local.refresh_url == "http://127.0.0.1:9/api/auth/token/refresh"
+    explicit = Settings.from_env({"KIMI_REFRESH_URL": "https://auth.example/refresh"})
+    assert explicit.refresh_url == "https://auth.example/refresh"
+
+
+def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for field in fields(Settings):
+        monkeypatch.delenv(field.name.upper(), raising=False)
+    monkeypatch.setenv("PORT", "1234")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    settings = Settings.from_env()
+    assert (settings.port, settings.log_level) == (1234, "DEBUG")
+
+
+def test_with_overrides() -> None:
+    base = Settings()
+    changed = base.with_overrides(port=9999, host=None, auto_delete=False)
+    assert (changed.port, changed.host, changed.auto_delete) == (9999, base.host, False)
+    assert base.port == 8000
+    with pytest.raises(SettingsError):
+        base.with_overrides(port=0)
