@@ -15,9 +15,60 @@ from kimi_free_api.api.sse import DONE, STREAM_HEADERS, ChunkRenderer, error_eve
 from kimi_free_api.core.citations import Citations
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import Finished, SearchResult, TextDelta, ThinkingDelta
+from kimi_free_api.core.limits import OutputLimit
 from kimi_free_api.core.request import ChatRequest
 from kimi_free_api.core.service import ChatRun
 from kimi_free_api.core.usage import Usage
+
+
+class _Answer:
+    """What the client is shown of one answer, the same whether it is streamed or returned whole."""
+
+    __slots__ = ("citations", "inline", "limit", "line_break", "reason", "reasoning", "text")
+
+    def __init__(self, chat: ChatRequest, run: ChatRun) -> None:
+        # Streams show search lines as they arrive; a whole answer lists its sources at the end instead.
+        self.inline = chat.stream
+        self.citations = Citations(run.spec.silent)
+        self.limit = OutputLimit.create(chat.stop, chat.max_tokens)
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.reason = "stop"
+        self.line_break = False
+
+    def add_text(self, text: str) -> str:
+        if self.line_break:  # keeps the answer's markdown apart from the search lines above it
+            text = "\n" + text
+            self.line_break = False
+        if self.limit is not None:
+            text = self.limit.feed(text)
+        if text:
+            self.text.append(text)
+        return text
+
+    def add_search(self, result: SearchResult) -> str:
+        line = self.citations.add(result)
+        if not self.inline:
+            return ""
+        self.line_break = self.line_break or bool(line)
+        return line
+
+    @property
+    def cut(self) -> bool:
+        return self.limit is not None and self.limit.reason is not None
+
+    def finish(self) -> str:
+        """Ends the answer; answers any text a stop-sequence check was still holding back."""
+        tail = ""
+        if self.limit is not None:
+            tail = self.limit.flush()
+            if tail:
+                self.text.append(tail)
+            self.reason = self.limit.reason or self.reason
+        return tail
+
+    def usage(self, run: ChatRun) -> Usage:
+        return Usage.estimate(run.prompt, "".join(self.text), "".join(self.reasoning))
 
 
 def _completion_id(run: ChatRun) -> str:
@@ -40,42 +91,39 @@ async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun) -> web.
     response = web.StreamResponse(headers=STREAM_HEADERS)
     await response.prepare(request)
     render = ChunkRenderer(_completion_id(run), run.created, chat.model, chat.include_usage)
-    citations = Citations(run.spec.silent)
-    answer: list[str] = []
-    reasoning: list[str] = []
+    answer = _Answer(chat, run)
     out = [render.role()]
-    reason = "stop"
-    line_break = False
     try:
         try:
             async for batch in run:
                 for event in batch:
                     kind = type(event)
                     if kind is TextDelta:
-                        text = event.text  # type: ignore[union-attr]
-                        if line_break:  # keeps the answer's markdown apart from the search lines
-                            text = "\n" + text
-                            line_break = False
-                        answer.append(text)
-                        out.append(render.content(text))
+                        text = answer.add_text(event.text)  # type: ignore[union-attr]
+                        if text:
+                            out.append(render.content(text))
                     elif kind is ThinkingDelta:
-                        reasoning.append(event.text)  # type: ignore[union-attr]
+                        answer.reasoning.append(event.text)  # type: ignore[union-attr]
                         out.append(render.reasoning(event.text))  # type: ignore[union-attr]
                     elif kind is SearchResult:
-                        line = citations.add(event)  # type: ignore[arg-type]
+                        line = answer.add_search(event)  # type: ignore[arg-type]
                         if line:
-                            line_break = True
                             out.append(render.content(line))
                     elif kind is Finished:
-                        reason = event.reason  # type: ignore[union-attr]
+                        answer.reason = event.reason  # type: ignore[union-attr]
                 if out:
                     await response.write(b"".join(out))
                     out.clear()
+                if answer.cut:
+                    break
         except ContentFiltered:
-            reason = "content_filter"
-        out.append(render.finish(reason))
+            answer.reason = "content_filter"
+        tail = answer.finish()
+        if tail:
+            out.append(render.content(tail))
+        out.append(render.finish(answer.reason))
         if chat.include_usage:
-            out.append(render.usage(Usage.estimate(run.prompt, "".join(answer), "".join(reasoning))))
+            out.append(render.usage(answer.usage(run)))
         out.append(DONE)
     except GatewayError as exc:
         # Headers are gone already: the failure must travel as an event, never as a silent close.
@@ -90,28 +138,27 @@ async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun) -> web.
 
 
 async def _complete(chat: ChatRequest, run: ChatRun) -> web.Response:
-    citations = Citations(run.spec.silent)
-    answer: list[str] = []
-    reasoning: list[str] = []
-    reason = "stop"
+    answer = _Answer(chat, run)
     try:
         async for batch in run:
             for event in batch:
                 if isinstance(event, TextDelta):
-                    answer.append(event.text)
+                    answer.add_text(event.text)
                 elif isinstance(event, ThinkingDelta):
-                    reasoning.append(event.text)
+                    answer.reasoning.append(event.text)
                 elif isinstance(event, SearchResult):
-                    citations.add(event)
+                    answer.add_search(event)
                 elif isinstance(event, Finished):
-                    reason = event.reason
+                    answer.reason = event.reason
+            if answer.cut:
+                break
     except ContentFiltered:
-        reason = "content_filter"
-    text = "".join(answer)
-    thought = "".join(reasoning)
+        answer.reason = "content_filter"
+    answer.finish()
+    thought = "".join(answer.reasoning)
     message: dict[str, object] = {
         "role": "assistant",
-        "content": text + citations.sources(),
+        "content": "".join(answer.text) + answer.citations.sources(),
         "refusal": None,
         "annotations": [],
     }
@@ -122,7 +169,7 @@ async def _complete(chat: ChatRequest, run: ChatRun) -> web.Response:
         "object": "chat.completion",
         "created": run.created,
         "model": chat.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
-        "usage": usage_object(Usage.estimate(run.prompt, text, thought)),
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.reason}],
+        "usage": usage_object(answer.usage(run)),
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")

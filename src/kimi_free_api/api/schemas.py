@@ -136,6 +136,27 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
         )
 
 
+def _stop(body: dict[str, Any]) -> tuple[str, ...]:
+    stop = body.get("stop")
+    if stop is None:
+        return ()
+    if isinstance(stop, str):
+        return (stop,)
+    if isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop):
+        return tuple(stop)
+    raise _fail("`stop` must be a string or an array of at most 4 strings.", "stop", "invalid_type")
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = _optional(body, key, int, "an integer")
+        if value is not None:
+            if value < 1:
+                raise _fail(f"`{key}` must be at least 1.", key)
+            return int(value)
+    return None
+
+
 def parse_chat_request(body: Any, tokens: tuple[str, ...]) -> ChatRequest:
     if not isinstance(body, dict):
         raise _fail("The request body must be a JSON object.", None, "invalid_type")
@@ -174,4 +195,6 @@ def parse_chat_request(body: Any, tokens: tuple[str, ...]) -> ChatRequest:
         use_search=bool(_optional(body, "use_search", bool, "a boolean")),
         thinking=_thinking(body),
         conversation_id=conversation_id,
+        stop=_stop(body),
+        max_tokens=_max_tokens(body),
     )

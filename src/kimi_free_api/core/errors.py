@@ -71,6 +71,11 @@ class AccountBusy(RateLimited):
 class QuotaExceeded(RateLimited):
     code = "insufficient_quota"
 
+    @property
+    def retryable(self) -> bool:
+        # Kimi's usage windows last hours: an SDK's automatic retry a second later cannot succeed.
+        return False
+
 
 class ContentFiltered(GatewayError):
     status = 400

@@ -36,3 +36,5 @@ class ChatRequest:
     thinking: bool | None = None
     # The seed's conversation_id: any value keeps the upstream chat; a Kimi chat id continues it.
     conversation_id: str | None = None
+    stop: tuple[str, ...] = ()
+    max_tokens: int | None = None
