@@ -204,6 +204,7 @@ def test_full_request() -> None:
             "conversation_id": "cu93bmos8jdiak73ck1g",
             "temperature": 0.2,
             "max_tokens": 100,
+            "stop": ["\n\n"],
             "user": "someone",
         },
         TOKENS,
@@ -223,7 +224,28 @@ def test_full_request() -> None:
         use_search=True,
         thinking=True,
         conversation_id="cu93bmos8jdiak73ck1g",
+        stop=("\n\n",),
+        max_tokens=100,
     )
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"stop": 3}, "stop"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_completion_tokens": "9"}, "max_completion_tokens"),
+    ],
+)
+def test_bad_limits_are_400(fields: dict[str, object], param: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_chat_request(body(**fields), TOKENS)
+    assert caught.value.param == param
+
+
+def test_max_completion_tokens_wins_over_max_tokens() -> None:
+    assert parse_chat_request(body(max_tokens=5, max_completion_tokens=9), TOKENS).max_tokens == 9
 
 
 def test_null_optional_fields_are_accepted() -> None:
