@@ -127,8 +127,10 @@ async def gateway_complete(session: aiohttp.ClientSession, base_url: str, token:
     except (aiohttp.ClientError, TimeoutError) as exc:
         return reply.fail(f"{type(exc).__name__}: {exc}")
     reply.total_s = reply.first_content_s = perf_counter() - start
-    completion = orjson.loads(raw)
-    reply.text = completion["choices"][0]["message"]["content"]
+    try:
+        reply.text = orjson.loads(raw)["choices"][0]["message"]["content"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        return reply.fail(f"not a chat.completion: {exc!r}")
     reply.ok = True
     return reply
 
@@ -231,7 +233,7 @@ class DirectClient:
 async def gather_bounded(coros: list[Coroutine[Any, Any, Reply]], timeout_s: float) -> list[Reply]:
     """Runs them all at once; a stuck one becomes a failed reply instead of hanging the bench."""
     tasks = [asyncio.ensure_future(coro) for coro in coros]
-    done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s)
     for task in pending:
         task.cancel()
     if pending:

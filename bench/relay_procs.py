@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,13 +29,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (resolution: one clock tick, usually 10 ms)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far (resolution: one clock tick, usually 10 ms)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     # The command name may contain spaces and parentheses: the fixed fields start after the last ')'.
     fields = stat[stat.rindex(")") + 2 :].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    user, system = cpu_split(pid)
+    return user + system
 
 
 def status_kb(pid: int, key: str) -> int:
@@ -71,6 +77,7 @@ class Service:
     process: subprocess.Popen[bytes]
     base_url: str
     log: IO[bytes]
+    interrupt_first: bool = False
 
     @property
     def pid(self) -> int:
@@ -82,6 +89,11 @@ class Service:
         return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
+        if self.process.poll() is None and self.interrupt_first:
+            # cProfile writes its output only when the program ends normally; SIGINT lets `serve` return.
+            self.process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(STOP_TIMEOUT_S)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -92,17 +104,22 @@ class Service:
         self.log.close()
 
 
-def spawn(name: str, args: list[str], port: int, env: dict[str, str] | None = None) -> Service:
+def spawn(
+    name: str, args: list[str], port: int, env: dict[str, str] | None = None, profile_to: str | None = None
+) -> Service:
+    """Starts `python -m kimi_free_api ARGS` on a loopback port, optionally under cProfile."""
     # A file, not a pipe: nobody reads the child's output while it runs, and a full pipe would block it.
-    log = tempfile.TemporaryFile(prefix=f"bench-{name}-")
+    # It lives as long as the child, so Service.stop closes it, not a with block.
+    log = tempfile.TemporaryFile(prefix=f"bench-{name}-")  # noqa: SIM115
+    profiler = ["-m", "cProfile", "-o", profile_to] if profile_to else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "kimi_free_api", *args, "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, *profiler, "-m", "kimi_free_api", *args, "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    return Service(name, process, f"http://127.0.0.1:{port}", log)
+    return Service(name, process, f"http://127.0.0.1:{port}", log, interrupt_first=bool(profile_to))
 
 
 async def wait_ready(session: aiohttp.ClientSession, service: Service, path: str) -> None:
