@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
 
 import aiohttp
 import orjson
+import pytest
 from openai import AsyncOpenAI
 
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.answers import expected_answer
-from tests.e2e.support import eventually
+from tests.e2e.support import Gateway, eventually
 
 
 def _sse_payloads(raw: bytes) -> list[bytes]:
@@ -120,3 +123,50 @@ async def test_concurrent_streams_all_complete(client: AsyncOpenAI, emulator: Em
     answers = await asyncio.gather(*(one(n) for n in range(20)))
     assert answers == [expected_answer(f"q{n}", emulator.config) for n in range(20)]
     await eventually(lambda: emulator.state.live_chats == 0)
+
+
+async def _read_slowly(reader: asyncio.StreamReader) -> bytes:
+    """A deliberately slow HTTP/1.1 client: small reads with pauses, then the chunked body decoded."""
+    raw = bytearray()
+    reads = 0
+    while not raw.endswith(b"\r\n0\r\n\r\n"):
+        piece = await reader.read(4096)
+        assert piece, "the connection closed before the end of the body"
+        raw += piece
+        reads += 1
+        if reads % 8 == 0:
+            await asyncio.sleep(0.002)
+    rest = bytes(raw[raw.index(b"\r\n\r\n") + 4 :])
+    body = bytearray()
+    while size := int(rest[: rest.index(b"\r\n")], 16):
+        start = rest.index(b"\r\n") + 2
+        body += rest[start : start + size]
+        rest = rest[start + size + 2 :]
+    return bytes(body)
+
+
+async def test_slow_reader_gets_the_whole_answer_while_kimi_waits(
+    gateway: Gateway, emulator: Emulator, account: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="kimi_free_api.api.chat")
+    emulator.configure(event_count=20000)
+    prompt = "a long answer for a slow reader"
+    body = orjson.dumps({"model": "kimi", "messages": [{"role": "user", "content": prompt}], "stream": True})
+    host, port = gateway.url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window, so the gateway feels it
+    sock.connect((host, int(port)))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {account.refresh_token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    raw = await asyncio.wait_for(_read_slowly(reader), 60)
+    writer.close()
+    payloads = _sse_payloads(raw)
+    assert payloads[-1] == b"[DONE]"
+    chunks = [orjson.loads(p) for p in payloads[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert text == expected_answer(prompt, emulator.config)
+    assert any("pausing the upstream" in r.getMessage() for r in caplog.records)

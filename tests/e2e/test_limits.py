@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from kimi_free_api.core.usage import estimate_tokens
 from kimi_free_api.emulator import Emulator
@@ -43,13 +44,13 @@ async def test_budget_larger_than_the_answer_changes_nothing(client: AsyncOpenAI
 async def _answer(
     client: AsyncOpenAI, prompt: str, stream: bool, stop: list[str] | None = None, max_tokens: int | None = None
 ) -> tuple[str, str | None]:
-    messages = [{"role": "user", "content": prompt}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": prompt}]
     if not stream:
         reply = await client.chat.completions.create(
             model="kimi",
             messages=messages,
             stop=stop,
-            max_tokens=max_tokens,  # type: ignore[arg-type]
+            max_tokens=max_tokens,
         )
         return reply.choices[0].message.content or "", reply.choices[0].finish_reason
     chunks = await client.chat.completions.create(
@@ -57,7 +58,7 @@ async def _answer(
         messages=messages,
         stop=stop,
         max_tokens=max_tokens,
-        stream=True,  # type: ignore[arg-type]
+        stream=True,
     )
     text, reason = "", None
     async for chunk in chunks:

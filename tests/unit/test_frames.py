@@ -19,7 +19,6 @@ from kimi_free_api.core.errors import (
 )
 from kimi_free_api.core.events import (
     ChatEvent,
-    ChatStarted,
     Finished,
     FinishReason,
     SearchResult,
@@ -153,14 +152,12 @@ def test_ordinary_answer() -> None:
     ]:
         translator.translate(frame, out)
     assert out == [
-        ChatStarted(CHAT_ID, ASSISTANT_ID),
         TextDelta("Hel"),
         TextDelta("lo"),
-        Finished("stop", ASSISTANT_ID),
+        Finished("stop"),
     ]
     assert translator.chat_id == CHAT_ID
     assert translator.message_id == ASSISTANT_ID
-    assert translator.started
     assert translator.finished
 
 
@@ -170,28 +167,32 @@ def test_chat_and_user_echo_alone_start_nothing() -> None:
     translator.translate(chat(), out)
     translator.translate(user_echo(), out)
     assert out == []
-    assert not translator.started
     assert translator.chat_id == CHAT_ID
     assert translator.message_id == ""
 
 
 def test_first_chat_id_wins() -> None:
-    events = run([chat(), chat("cu93bmos8jdiak73ck1g"), assistant(), DONE])
-    assert events[0] == ChatStarted(CHAT_ID, ASSISTANT_ID)
+    translator = FrameTranslator(cumulative=False, strip_markers=True)
+    for frame in (chat(), chat("cu93bmos8jdiak73ck1g"), assistant(), DONE):
+        translator.translate(frame, [])
+    assert (translator.chat_id, translator.message_id) == (CHAT_ID, ASSISTANT_ID)
 
 
-def test_chat_started_is_emitted_once() -> None:
-    events = run([chat(), assistant(), assistant("other"), text("x"), DONE])
-    assert [e for e in events if isinstance(e, ChatStarted)] == [ChatStarted(CHAT_ID, ASSISTANT_ID)]
-    assert events[-1] == Finished("stop", "other")
+def test_the_last_assistant_message_id_is_kept() -> None:
+    translator = FrameTranslator(cumulative=False, strip_markers=True)
+    out: list[ChatEvent] = []
+    for frame in (chat(), assistant(), assistant("other"), text("x"), DONE):
+        translator.translate(frame, out)
+    assert translator.message_id == "other"
+    assert out == [TextDelta("x"), Finished("stop")]
 
 
-def test_text_before_the_assistant_message_starts_without_message_id() -> None:
-    assert run([chat(), text("x")]) == [ChatStarted(CHAT_ID, ""), TextDelta("x")]
+def test_text_before_the_assistant_message_is_relayed() -> None:
+    assert run([chat(), text("x")]) == [TextDelta("x")]
 
 
-def test_done_alone_still_starts_then_finishes() -> None:
-    assert run([DONE]) == [ChatStarted("", ""), Finished("stop", "")]
+def test_done_alone_finishes() -> None:
+    assert run([DONE]) == [Finished("stop")]
 
 
 def test_heartbeat_and_notification_emit_nothing() -> None:
@@ -208,7 +209,7 @@ def test_heartbeat_and_notification_emit_nothing() -> None:
 )
 def test_finish_reason_from_message_status(final_status: str, reason: FinishReason) -> None:
     events = run([chat(), assistant(), text("x"), status(final_status), DONE])
-    assert events[-1] == Finished(reason, ASSISTANT_ID)
+    assert events[-1] == Finished(reason)
 
 
 # --- thinking routing ---
@@ -348,16 +349,15 @@ def test_web_pages_become_search_results() -> None:
         ]
     )
     assert events == [
-        ChatStarted(CHAT_ID, ASSISTANT_ID),
         SearchResult("First", "https://a.example/1", "A site", "snip"),
         SearchResult("https://b.example/2", "https://b.example/2", "", ""),
-        Finished("stop", ASSISTANT_ID),
+        Finished("stop"),
     ]
 
 
 def test_search_before_the_assistant_message_starts_first() -> None:
     events = run([chat(), web_pages(page("https://a.example/", "A"))])
-    assert events == [ChatStarted(CHAT_ID, ""), SearchResult("A", "https://a.example/", "", "")]
+    assert events == [SearchResult("A", "https://a.example/", "", "")]
 
 
 def test_web_search_tool_block_and_search_chunks_are_deduplicated() -> None:
@@ -407,12 +407,11 @@ def test_web_search_tool_block_and_search_chunks_are_deduplicated() -> None:
     ]
     events = run(frames)
     assert events == [
-        ChatStarted(CHAT_ID, ASSISTANT_ID),
         SearchResult("A", "https://a.example/", "S", ""),
         SearchResult("B", "https://b.example/", "S", ""),
         SearchResult("C", "https://c.example/", "S", ""),
         TextDelta("Answer"),
-        Finished("stop", ASSISTANT_ID),
+        Finished("stop"),
     ]
 
 
@@ -461,13 +460,12 @@ def test_snake_case_keys() -> None:
         DONE,
     ]
     assert run(frames) == [
-        ChatStarted(CHAT_ID, ASSISTANT_ID),
         ThinkingDelta("t"),
         SearchResult("P", "https://p.example/", "PS", ""),
         SearchResult("Q", "https://q.example/", "QS", ""),
         SearchResult("https://r.example/", "https://r.example/", "", ""),
         TextDelta("answer"),
-        Finished("stop", ASSISTANT_ID),
+        Finished("stop"),
     ]
 
 
@@ -533,5 +531,5 @@ def test_error_frame_raises_the_classified_error(error: Any, cls: type[GatewayEr
     assert type(caught.value) is cls
     assert caught.value.status == status
     # What was translated before the error is still there for the caller.
-    assert out == [ChatStarted("", ASSISTANT_ID), TextDelta("partial")]
+    assert out == [TextDelta("partial")]
     assert not translator.finished

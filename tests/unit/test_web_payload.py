@@ -18,7 +18,8 @@ from kimi_free_api.core.errors import (
 )
 from kimi_free_api.core.ports import UpstreamChat
 from kimi_free_api.upstream.connect import FLAG_COMPRESSED, FLAG_END_STREAM, FLAG_TRAILERS
-from kimi_free_api.upstream.web import _trailer_error, chat_payload
+from kimi_free_api.upstream.errors import trailer_error
+from kimi_free_api.upstream.web import chat_payload
 
 SETTINGS = Settings()
 
@@ -87,7 +88,7 @@ def test_prompt_is_sent_verbatim_and_serialises() -> None:
     [b"", b"   ", b"{}", b'{"metadata":{"x-request-id":["abc"]}}', b'{"error":null}', b'{"error":{}}', b"[]"],
 )
 def test_connect_trailer_without_error(message: bytes) -> None:
-    assert _trailer_error(FLAG_END_STREAM, message) is None
+    assert trailer_error(FLAG_END_STREAM, message) is None
 
 
 @pytest.mark.parametrize(
@@ -102,14 +103,14 @@ def test_connect_trailer_without_error(message: bytes) -> None:
 )
 def test_connect_trailer_with_error(error: dict[str, object], cls: type[GatewayError]) -> None:
     message = orjson.dumps({"error": error, "metadata": {}})
-    result = _trailer_error(FLAG_END_STREAM, message)
+    result = trailer_error(FLAG_END_STREAM, message)
     assert type(result) is cls
     # A compressed end-stream envelope arrives already decompressed, flags and all.
-    assert type(_trailer_error(FLAG_END_STREAM | FLAG_COMPRESSED, message)) is cls
+    assert type(trailer_error(FLAG_END_STREAM | FLAG_COMPRESSED, message)) is cls
 
 
 def test_connect_trailer_that_is_not_json() -> None:
-    result = _trailer_error(FLAG_END_STREAM, b"<html>")
+    result = trailer_error(FLAG_END_STREAM, b"<html>")
     assert type(result) is UpstreamError
     assert result.message == "Kimi ended the stream with an unreadable trailer"
 
@@ -119,20 +120,20 @@ def test_connect_trailer_that_is_not_json() -> None:
     [b"", b"grpc-status: 0\r\ngrpc-message: \r\n", b"grpc-status:0", b"grpc-message: fine\r\n", b"grpc-status: \r\n"],
 )
 def test_grpc_web_trailer_without_error(message: bytes) -> None:
-    assert _trailer_error(FLAG_TRAILERS, message) is None
+    assert trailer_error(FLAG_TRAILERS, message) is None
 
 
 def test_grpc_web_trailer_with_error() -> None:
-    result = _trailer_error(FLAG_TRAILERS, b"grpc-status: 13\r\ngrpc-message: boom\r\n")
+    result = trailer_error(FLAG_TRAILERS, b"grpc-status: 13\r\ngrpc-message: boom\r\n")
     assert type(result) is UpstreamError
     assert result.message == "Kimi failed: boom"
-    bare = _trailer_error(FLAG_TRAILERS, b"grpc-status:2\n")
+    bare = trailer_error(FLAG_TRAILERS, b"grpc-status:2\n")
     assert bare is not None
     assert bare.message == "Kimi failed: grpc-status 2"
 
 
 def test_grpc_web_trailer_reason_in_message() -> None:
-    result = _trailer_error(
+    result = trailer_error(
         FLAG_TRAILERS | FLAG_END_STREAM, b"grpc-status: 9\r\ngrpc-message: chat.user_stream_pushing\r\n"
     )
     assert type(result) is AccountBusy
@@ -143,5 +144,5 @@ def test_grpc_web_trailer_reason_in_message() -> None:
     [("16", Unauthorized), ("8", RateLimited), ("14", UpstreamUnavailable), ("5", NotFound)],
 )
 def test_grpc_web_trailer_is_classified_by_status(status: str, cls: type[GatewayError]) -> None:
-    result = _trailer_error(FLAG_TRAILERS, f"grpc-status: {status}\r\ngrpc-message: failed\r\n".encode())
+    result = trailer_error(FLAG_TRAILERS, f"grpc-status: {status}\r\ngrpc-message: failed\r\n".encode())
     assert isinstance(result, cls)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 
 import orjson
@@ -14,11 +16,17 @@ from kimi_free_api.api.schemas import parse_chat_request
 from kimi_free_api.api.sse import DONE, STREAM_HEADERS, ChunkRenderer, error_event, usage_object
 from kimi_free_api.core.citations import Citations
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
-from kimi_free_api.core.events import Finished, SearchResult, TextDelta, ThinkingDelta
+from kimi_free_api.core.events import ChatEvent, Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.limits import OutputLimit
 from kimi_free_api.core.request import ChatRequest
 from kimi_free_api.core.service import ChatRun
 from kimi_free_api.core.usage import Usage
+
+log = logging.getLogger(__name__)
+
+# Client write-buffer levels (bytes) at which Kimi is paused and resumed for a slow reader.
+_HIGH_WATER = 256 * 1024
+_LOW_WATER = 64 * 1024
 
 
 class _Answer:
@@ -87,35 +95,79 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         await run.close()
 
 
+class _ChunkSink:
+    """Renders event batches to SSE chunks and writes them to the client, synchronously, from the upstream's
+    network callback (`ChatRun.relay`). The response headers and first chunk went through aiohttp already, so each
+    write here is one HTTP/1.1 chunk on the transport."""
+
+    __slots__ = ("_answer", "_pause", "_render", "_run", "_transport")
+
+    def __init__(self, request: web.Request, render: ChunkRenderer, answer: _Answer, run: ChatRun) -> None:
+        self._transport = request.transport
+        self._render = render
+        self._answer = answer
+        self._run = run
+        self._pause: asyncio.Future[None] | None = None
+
+    def __call__(self, batch: list[ChatEvent]) -> bool:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return False  # the client left: stop the upstream
+        render = self._render
+        answer = self._answer
+        out: list[bytes] = []
+        for event in batch:
+            kind = type(event)
+            if kind is TextDelta:
+                text = answer.add_text(event.text)  # type: ignore[union-attr]
+                if text:
+                    out.append(render.content(text))
+            elif kind is ThinkingDelta:
+                answer.reasoning.append(event.text)  # type: ignore[union-attr]
+                out.append(render.reasoning(event.text))  # type: ignore[union-attr]
+            elif kind is SearchResult:
+                line = answer.add_search(event)  # type: ignore[arg-type]
+                if line:
+                    out.append(render.content(line))
+            elif kind is Finished:
+                answer.reason = event.reason  # type: ignore[union-attr]
+        if out:
+            data = b"".join(out)
+            transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+            if transport.get_write_buffer_size() > _HIGH_WATER and self._pause is not None:
+                log.debug("client reads slower than Kimi writes: pausing the upstream stream")
+                self._run.pause()
+                if not self._pause.done():
+                    self._pause.set_result(None)
+        return not answer.cut
+
+    async def until(self, done: asyncio.Future[None]) -> None:
+        """Waits for the end of the answer, pausing Kimi while the client is too slow to keep up."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self._pause = loop.create_future()
+            await asyncio.wait((done, self._pause), return_when=asyncio.FIRST_COMPLETED)
+            if done.done():
+                return done.result()
+            transport = self._transport
+            while transport is not None and not transport.is_closing():
+                if transport.get_write_buffer_size() <= _LOW_WATER:
+                    break
+                await asyncio.sleep(0.005)
+            self._run.resume()
+
+
 async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun) -> web.StreamResponse:
     response = web.StreamResponse(headers=STREAM_HEADERS)
     await response.prepare(request)
     render = ChunkRenderer(_completion_id(run), run.created, chat.model, chat.include_usage)
     answer = _Answer(chat, run)
-    out = [render.role()]
+    out: list[bytes] = []
     try:
+        await response.write(render.role())
+        sink = _ChunkSink(request, render, answer, run)
         try:
-            async for batch in run:
-                for event in batch:
-                    kind = type(event)
-                    if kind is TextDelta:
-                        text = answer.add_text(event.text)  # type: ignore[union-attr]
-                        if text:
-                            out.append(render.content(text))
-                    elif kind is ThinkingDelta:
-                        answer.reasoning.append(event.text)  # type: ignore[union-attr]
-                        out.append(render.reasoning(event.text))  # type: ignore[union-attr]
-                    elif kind is SearchResult:
-                        line = answer.add_search(event)  # type: ignore[arg-type]
-                        if line:
-                            out.append(render.content(line))
-                    elif kind is Finished:
-                        answer.reason = event.reason  # type: ignore[union-attr]
-                if out:
-                    await response.write(b"".join(out))
-                    out.clear()
-                if answer.cut:
-                    break
+            await sink.until(run.relay(sink))
         except ContentFiltered:
             answer.reason = "content_filter"
         tail = answer.finish()
@@ -129,18 +181,20 @@ async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun) -> web.
         # Headers are gone already: the failure must travel as an event, never as a silent close.
         out.append(error_event(exc))
         out.append(DONE)
+    except ConnectionError:
+        return response  # the client left; closing the run cleans up upstream
     try:
         await response.write(b"".join(out))
         await response.write_eof()
     except ConnectionError:
-        pass  # the client left; closing the run cleans up upstream
+        pass
     return response
 
 
 async def _complete(chat: ChatRequest, run: ChatRun) -> web.Response:
     answer = _Answer(chat, run)
     try:
-        async for batch in run:
+        async for batch in run.batches():
             for event in batch:
                 if isinstance(event, TextDelta):
                     answer.add_text(event.text)

@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Protocol
 
 from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.modelspec import CatalogModel
-from kimi_free_api.core.ports import KimiUpstream
 
 log = logging.getLogger(__name__)
 _RETRY_AFTER_FAILURE_S = 60.0
 
 
+class CatalogSource(Protocol):
+    async def available_models(self, token: str) -> list[CatalogModel]: ...
+
+
 class ModelCatalog:
-    def __init__(self, upstream: KimiUpstream, ttl_s: float) -> None:
+    def __init__(self, upstream: CatalogSource, ttl_s: float) -> None:
         self._upstream = upstream
         self._ttl_s = ttl_s
         self._models: dict[str, CatalogModel] = {}

@@ -1,37 +1,32 @@
 """The seam between upstream adapters and the OpenAI surface.
 
 Adapters translate their wire protocol into these few events; the API layer renders them as streamed chunks or
-as one aggregated message. Adapters yield them in lists (one list per network read) so a burst of frames costs one
-trip through the async machinery, not one per frame.
+as one aggregated message. They travel in lists, one list per network read, so a burst of frames costs one trip
+through the machinery, not one per frame. Facts about the upstream chat itself (its id, whether it finished) are
+properties of the stream (`core/ports.py`), not events.
 """
 
 from __future__ import annotations
 
+# Not frozen: a frozen dataclass's __init__ goes through object.__setattr__, which doubles the cost of the one
+# object created per relayed frame.
 from dataclasses import dataclass
 from typing import Literal
 
 FinishReason = Literal["stop", "length", "content_filter"]
 
 
-@dataclass(slots=True, frozen=True)
-class ChatStarted:
-    """The upstream accepted the request; the chat now exists upstream and must be cleaned up."""
-
-    chat_id: str
-    message_id: str = ""
-
-
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class TextDelta:
     text: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ThinkingDelta:
     text: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SearchResult:
     title: str
     url: str
@@ -39,10 +34,9 @@ class SearchResult:
     snippet: str = ""
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Finished:
     reason: FinishReason = "stop"
-    message_id: str = ""
 
 
-ChatEvent = ChatStarted | TextDelta | ThinkingDelta | SearchResult | Finished
+ChatEvent = TextDelta | ThinkingDelta | SearchResult | Finished

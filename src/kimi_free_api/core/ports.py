@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.events import ChatEvent
 from kimi_free_api.core.modelspec import CatalogModel
 
@@ -22,12 +23,48 @@ class UpstreamChat:
     agent_mode: str = ""
 
 
-class KimiUpstream(Protocol):
-    def chat(self, token: str, request: UpstreamChat) -> AsyncIterator[list[ChatEvent]]:
-        """Streams the answer as batches of events. Raises `GatewayError`s; closing it early aborts the request.
+# Called synchronously for every batch of events in push mode; answering False stops the stream.
+BatchSink = Callable[[list[ChatEvent]], bool]
+EndSink = Callable[[GatewayError | None], None]
 
-        The first event is always `ChatStarted` once the upstream has accepted the request.
-        """
+
+class UpstreamStream(Protocol):
+    """One answer being streamed by the upstream.
+
+    Pull batches with `next_batch()` (None once the answer is complete; failures raise `GatewayError`), or hand the
+    rest of the stream to callbacks with `push()`, which runs them straight from the network callback: no task
+    switch per frame, which is most of what relaying costs.
+    """
+
+    @property
+    def chat_id(self) -> str: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def completed(self) -> bool:
+        """The upstream stopped generating by itself (answer done, or it reported an error)."""
+        ...
+
+    async def next_batch(self) -> list[ChatEvent] | None: ...
+
+    def push(self, on_batch: BatchSink, on_end: EndSink) -> None: ...
+
+    def pause(self) -> None:
+        """Stops reading from the upstream (the client is slower than Kimi)."""
+        ...
+
+    def resume(self) -> None: ...
+
+    def close(self) -> None:
+        """Aborts the upstream request if it is still running. Idempotent."""
+        ...
+
+
+class KimiUpstream(Protocol):
+    async def chat(self, token: str, request: UpstreamChat) -> UpstreamStream:
+        """Starts the upstream answer; returns once Kimi accepted the request. Raises `GatewayError`."""
         ...
 
     async def cancel_chat(self, token: str, chat_id: str, message_id: str) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
@@ -11,10 +12,10 @@ from collections.abc import AsyncIterator
 
 from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.catalog import ModelCatalog
-from kimi_free_api.core.errors import GatewayError, ModelNotFound, Unauthorized, UpstreamTimeout
-from kimi_free_api.core.events import ChatEvent, ChatStarted, Finished, TextDelta, ThinkingDelta
+from kimi_free_api.core.errors import GatewayError, ModelNotFound, Unauthorized
+from kimi_free_api.core.events import ChatEvent, Finished, TextDelta, ThinkingDelta
 from kimi_free_api.core.modelspec import ModelSpec, resolve_model
-from kimi_free_api.core.ports import KimiUpstream, UpstreamChat
+from kimi_free_api.core.ports import BatchSink, KimiUpstream, UpstreamChat, UpstreamStream
 from kimi_free_api.core.prompt import build_prompt, unanswered_tail
 from kimi_free_api.core.request import ChatRequest
 
@@ -33,119 +34,132 @@ def chat_id_in(conversation_id: str | None) -> str:
 
 
 class ChatRun:
-    """One upstream answer in progress. Iterate it for event batches; always `close()` it."""
+    """One upstream answer in progress. Read it with `batches()` or `relay()`; always `close()` it."""
 
-    def __init__(
-        self,
-        service: ChatService,
-        token: str,
-        spec: ModelSpec,
-        prompt: str,
-        keep: bool,
-    ) -> None:
+    def __init__(self, service: ChatService, token: str, spec: ModelSpec, prompt: str, keep: bool) -> None:
         self._service = service
         self._token = token
         self.spec = spec
         self.prompt = prompt
         self.keep = keep
         self.created = int(time.time())
-        self.chat_id = ""
-        self.message_id = ""
-        self._stream: AsyncIterator[list[ChatEvent]] | None = None
+        self._stream: UpstreamStream | None = None
         self._head: list[list[ChatEvent]] = []
-        self._pending: asyncio.Future[list[ChatEvent]] | None = None
-        self._upstream_done = False
+        self._opening: asyncio.Future[None] | None = None
         self._closed = False
 
-    async def open(self, stream: AsyncIterator[list[ChatEvent]]) -> None:
-        """Reads until the first content arrives, so failures before it can still become a plain HTTP error.
+    @property
+    def chat_id(self) -> str:
+        return self._stream.chat_id if self._stream is not None else ""
 
-        Each read runs shielded in its own task: a client that leaves before Kimi has even named the chat must not
-        abort the read that would tell us which chat to delete.
+    async def open(self, request: UpstreamChat) -> None:
+        """Starts the upstream answer and reads until its first content.
+
+        Until then a failure can still become a plain HTTP error. The start runs shielded in its own task: a client
+        that leaves before Kimi has even named the chat must not abort the read that tells which chat to delete.
         """
-        self._stream = stream
+        self._opening = asyncio.ensure_future(self._start(request))
         try:
-            while True:
-                self._pending = asyncio.ensure_future(anext(stream))
-                try:
-                    batch = await asyncio.shield(self._pending)
-                except StopAsyncIteration:
+            await asyncio.shield(self._opening)
+            self._opening = None
+            stream = self._stream
+            assert stream is not None
+            while not any(isinstance(event, _CONTENT_EVENTS) for batch in self._head[-1:] for event in batch):
+                batch = await stream.next_batch()
+                if batch is None:
                     return
-                self._pending = None
                 self._head.append(batch)
-                self._note(batch)
-                if any(isinstance(event, _CONTENT_EVENTS) for event in batch):
-                    return
-        except BaseException as exc:
-            self._note_failure(exc)
+        except BaseException:
             await self.close()
             raise
 
-    def _note(self, batch: list[ChatEvent]) -> None:
-        first = batch[0]
-        if type(first) is ChatStarted:
-            self.chat_id = first.chat_id
-            self.message_id = first.message_id
-        last = batch[-1]
-        if type(last) is Finished:
-            self._upstream_done = True
-            self.message_id = last.message_id or self.message_id
+    async def _start(self, request: UpstreamChat) -> None:
+        self._stream = stream = await self._service.upstream.chat(self._token, request)
+        while not stream.chat_id:
+            batch = await stream.next_batch()
+            if batch is None:
+                return
+            self._head.append(batch)
 
-    def _note_failure(self, exc: BaseException) -> None:
-        # A stall may leave Kimi still generating; any other upstream error means its stream is over.
-        if isinstance(exc, GatewayError) and not isinstance(exc, UpstreamTimeout):
-            self._upstream_done = True
-
-    async def __aiter__(self) -> AsyncIterator[list[ChatEvent]]:
+    async def batches(self) -> AsyncIterator[list[ChatEvent]]:
+        """Pull mode, for answers returned whole."""
         assert self._stream is not None, "open() first"
         head, self._head = self._head, []
         for batch in head:
             yield batch
-        try:
-            async for batch in self._stream:
-                if type(batch[-1]) is Finished or type(batch[0]) is ChatStarted:
-                    self._note(batch)
-                yield batch
-        except BaseException as exc:
-            self._note_failure(exc)
-            raise
+        while (more := await self._stream.next_batch()) is not None:
+            yield more
+
+    def relay(self, on_batch: BatchSink) -> asyncio.Future[None]:
+        """Push mode, for streams: `on_batch` runs straight from the network callback for every batch.
+
+        The future resolves when the answer is complete, or fails with the `GatewayError` that ended it.
+        """
+        stream = self._stream
+        assert stream is not None, "open() first"
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_end(error: GatewayError | None) -> None:
+            if not done.done():
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+        head, self._head = self._head, []
+        for batch in head:
+            if not on_batch(batch):
+                stream.close()
+                on_end(None)
+                return done
+        stream.push(on_batch, on_end)
+        return done
+
+    def pause(self) -> None:
+        if self._stream is not None:
+            self._stream.pause()
+
+    def resume(self) -> None:
+        if self._stream is not None:
+            self._stream.resume()
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        pending, self._pending = self._pending, None
-        if pending is not None and not pending.done():
-            self._service.background.spawn(self._finish_opening(pending), name="finish-opening")
+        opening, self._opening = self._opening, None
+        if opening is not None and not opening.done():
+            self._service.background.spawn(self._finish_opening(opening), name="finish-opening")
             return
-        await self._aclose_stream()
-        if self.chat_id:
-            self._service.background.spawn(self._cleanup(), name=f"cleanup-{self.chat_id}")
+        self._cleanup_later()
 
-    async def _finish_opening(self, pending: asyncio.Future[list[ChatEvent]]) -> None:
-        """The client left mid-open: wait (briefly) for the chat id, then cancel and delete that chat."""
-        try:
-            self._note(await asyncio.wait_for(pending, self._service.open_grace_s))
-        except (Exception, asyncio.CancelledError) as exc:
-            self._note_failure(exc)
-        await self._aclose_stream()
-        if self.chat_id:
-            await self._cleanup()
+    async def _finish_opening(self, opening: asyncio.Future[None]) -> None:
+        """The client left while the answer was starting: wait (briefly) for the chat id, then clean up."""
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(opening, self._service.open_grace_s)
+        self._cleanup_later()
 
-    async def _aclose_stream(self) -> None:
-        aclose = getattr(self._stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    def _cleanup_later(self) -> None:
+        stream = self._stream
+        if stream is None:
+            return
+        # Read before closing: closing ourselves is not the upstream finishing.
+        completed = stream.completed
+        stream.close()
+        if stream.chat_id:
+            self._service.background.spawn(
+                self._cleanup(stream.chat_id, stream.message_id, completed), name=f"cleanup-{stream.chat_id}"
+            )
 
-    async def _cleanup(self) -> None:
+    async def _cleanup(self, chat_id: str, message_id: str, completed: bool) -> None:
         upstream = self._service.upstream
-        if not self._upstream_done:
+        if not completed:
             try:
-                await upstream.cancel_chat(self._token, self.chat_id, self.message_id)
+                await upstream.cancel_chat(self._token, chat_id, message_id)
             except GatewayError as exc:
-                log.warning("could not cancel upstream chat %s: %s", self.chat_id, exc.message)
+                log.warning("could not cancel upstream chat %s: %s", chat_id, exc.message)
         if not self.keep:
-            await upstream.delete_chat(self._token, self.chat_id)
+            await upstream.delete_chat(self._token, chat_id)
 
 
 class ChatService:
@@ -198,5 +212,5 @@ class ChatService:
             scenario=spec.scenario,
             agent_mode=spec.agent_mode,
         )
-        await run.open(self.upstream.chat(token, upstream_request))
+        await run.open(upstream_request)
         return run

@@ -7,6 +7,7 @@ documented, so the whole error — message and details — is searched for it.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -24,6 +25,7 @@ from kimi_free_api.core.errors import (
     UpstreamUnavailable,
 )
 from kimi_free_api.redact import redact
+from kimi_free_api.upstream.connect import FLAG_TRAILERS
 
 _STATUS_CODES = {
     400: "invalid_argument",
@@ -118,3 +120,48 @@ def classify_response(status: int, body: bytes, retry_after: str | None) -> Gate
     if header is not None:
         result.retry_after = header
     return result
+
+
+# gRPC status numbers, for deployments that end streams with gRPC-web trailers.
+GRPC_CODES = {
+    "1": "canceled",
+    "2": "unknown",
+    "3": "invalid_argument",
+    "4": "deadline_exceeded",
+    "5": "not_found",
+    "6": "already_exists",
+    "7": "permission_denied",
+    "8": "resource_exhausted",
+    "9": "failed_precondition",
+    "10": "aborted",
+    "11": "out_of_range",
+    "12": "unimplemented",
+    "13": "internal",
+    "14": "unavailable",
+    "15": "data_loss",
+    "16": "unauthenticated",
+}
+
+
+def trailer_error(flags: int, message: bytes) -> GatewayError | None:
+    """The end-of-stream envelope: Connect's JSON `{"error"?, "metadata"?}` or gRPC-web's header-style trailer."""
+    if flags & FLAG_TRAILERS:
+        fields = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (
+                line.partition(":") for line in message.decode(errors="replace").splitlines() if ":" in line
+            )
+        }
+        status = fields.get("grpc-status", "0")
+        if status in ("", "0"):
+            return None
+        text = unquote(fields.get("grpc-message", "")) or f"grpc-status {status}"
+        return classify(GRPC_CODES.get(status, "unknown"), text)
+    if not message.strip():
+        return None
+    try:
+        trailer = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return UpstreamError("Kimi ended the stream with an unreadable trailer")
+    error = trailer.get("error") if isinstance(trailer, dict) else None
+    return classify_error_object(error) if error else None

@@ -13,7 +13,6 @@ from typing import Any
 
 from kimi_free_api.core.events import (
     ChatEvent,
-    ChatStarted,
     Finished,
     FinishReason,
     SearchResult,
@@ -63,7 +62,6 @@ class FrameTranslator:
         self._strip_markers = strip_markers
         self.chat_id = ""
         self.message_id = ""
-        self.started = False
         self.finished = False
         self._finish_reason: FinishReason = "stop"
         self._thinking_blocks: set[str] = set()
@@ -91,25 +89,13 @@ class FrameTranslator:
         if isinstance(stages, dict):
             self._stages(stages)
         if "done" in frame:
-            self._start(out)
             self.finished = True
-            out.append(Finished(self._finish_reason, self.message_id))
-
-    def announce(self, out: list[ChatEvent]) -> None:
-        """Emits ChatStarted now if the chat is known but was not announced yet (the stream is failing)."""
-        if self.chat_id:
-            self._start(out)
-
-    def _start(self, out: list[ChatEvent]) -> None:
-        if not self.started:
-            self.started = True
-            out.append(ChatStarted(self.chat_id, self.message_id))
+            out.append(Finished(self._finish_reason))
 
     def _message(self, message: dict[str, Any], out: list[ChatEvent]) -> None:
         role = message.get("role")
         if role == "assistant" and message.get("id"):
             self.message_id = str(message["id"])
-            self._start(out)
         status = str(message.get("status") or "")
         if "TRUNCAT" in status or "LENGTH" in status:
             self._finish_reason = "length"
@@ -126,48 +112,39 @@ class FrameTranslator:
         for result in results:
             if result.url not in self._urls:
                 self._urls.add(result.url)
-                self._start(out)
                 out.append(result)
 
     def _block(self, op: Any, mask: str, block: dict[str, Any], out: list[ChatEvent]) -> None:
+        # The hot path: one call per answer frame, so the text-block case is kept flat.
         text = block.get("text")
-        think = block.get("think")
-        if isinstance(text, dict):
-            key = str(block.get("id") or "text")
-            if text.get("flags") == "thinking" or self._stage_thinking:
+        if type(text) is dict:
+            key = block.get("id") or "text"
+            if self._stage_thinking or text.get("flags") == "thinking":
                 self._thinking_blocks.add(key)
             thinking = key in self._thinking_blocks
             content = text.get("content")
-        elif isinstance(think, dict):
+        else:
+            think = block.get("think")
+            if type(think) is not dict:
+                self._other_block(block, out)
+                return
             key = "think:" + str(block.get("id") or "")
             thinking = True
             content = think.get("content")
-        else:
-            self._other_block(block, out)
+        if not content or type(content) is not str:
             return
-        if not content or not isinstance(content, str):
-            return
-        content = self._new_text(key, op, mask, content)
-        if not content:
-            return
-        if self._strip_markers and not content.isascii():
+        # A delta is passed on whole; a whole text (a `set`, or cumulative appends) only for its unseen tail.
+        sent = self._sent.get(key, 0)
+        if op == "set" or self._cumulative or not mask.endswith(".content"):
+            if len(content) <= sent:
+                return
+            content = content[sent:]
+        self._sent[key] = sent + len(content)
+        if self._strip_markers and max(content) >= "\ue000":
             content = _CITATION_MARKERS.sub("", content)
             if not content:
                 return
-        if not self.started:
-            self._start(out)
         out.append(ThinkingDelta(content) if thinking else TextDelta(content))
-
-    def _new_text(self, key: str, op: Any, mask: str, content: str) -> str:
-        """The part of `content` not yet passed on: all of it for a delta, the unseen tail for a whole text."""
-        sent = self._sent.get(key, 0)
-        whole = op == "set" or self._cumulative or not mask.endswith(".content")
-        if whole:
-            if len(content) <= sent:
-                return ""
-            content = content[sent:]
-        self._sent[key] = sent + len(content)
-        return content
 
     def _other_block(self, block: dict[str, Any], out: list[ChatEvent]) -> None:
         stages = _get(block, "multiStage", "multi_stage")

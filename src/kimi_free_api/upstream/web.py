@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import unquote
 
 import aiohttp
 import orjson
 
 from kimi_free_api.config import Settings
-from kimi_free_api.core.errors import GatewayError, NotFound, Unauthorized, UpstreamError, UpstreamTimeout
-from kimi_free_api.core.events import ChatEvent
+from kimi_free_api.core.errors import NotFound, Unauthorized, UpstreamError, UpstreamTimeout
 from kimi_free_api.core.modelspec import CatalogModel, catalog_id
 from kimi_free_api.core.ports import UpstreamChat
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.auth import Access, TokenResolver
-from kimi_free_api.upstream.connect import END_FLAGS, FLAG_TRAILERS, EnvelopeDecoder, encode_envelope
-from kimi_free_api.upstream.errors import classify, classify_error_object, classify_response
+from kimi_free_api.upstream.connect import encode_envelope
+from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.frames import FrameTranslator
+from kimi_free_api.upstream.stream import WebChatStream
+from kimi_free_api.upstream.watchdog import IdleWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -28,25 +27,6 @@ CANCEL_CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/CancelChat"
 DELETE_CHAT = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
 AVAILABLE_MODELS = "/apiv2/kimi.gateway.config.v1.ConfigService/GetAvailableModels"
 SUBSCRIPTION = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"
-# gRPC status numbers, for deployments that end streams with gRPC-web trailers.
-GRPC_CODES = {
-    "1": "canceled",
-    "2": "unknown",
-    "3": "invalid_argument",
-    "4": "deadline_exceeded",
-    "5": "not_found",
-    "6": "already_exists",
-    "7": "permission_denied",
-    "8": "resource_exhausted",
-    "9": "failed_precondition",
-    "10": "aborted",
-    "11": "out_of_range",
-    "12": "unimplemented",
-    "13": "internal",
-    "14": "unavailable",
-    "15": "data_loss",
-    "16": "unauthenticated",
-}
 
 
 def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
@@ -71,39 +51,17 @@ def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
     return payload
 
 
-def _trailer_error(flags: int, message: bytes) -> GatewayError | None:
-    """The end-of-stream envelope: Connect's JSON `{"error"?, "metadata"?}` or gRPC-web's header-style trailer."""
-    if flags & FLAG_TRAILERS:
-        fields = {
-            name.strip().lower(): value.strip()
-            for name, _, value in (
-                line.partition(":") for line in message.decode(errors="replace").splitlines() if ":" in line
-            )
-        }
-        status = fields.get("grpc-status", "0")
-        if status in ("", "0"):
-            return None
-        text = unquote(fields.get("grpc-message", "")) or f"grpc-status {status}"
-        return classify(GRPC_CODES.get(status, "unknown"), text)
-    if not message.strip():
-        return None
-    try:
-        trailer = orjson.loads(message)
-    except orjson.JSONDecodeError:
-        return UpstreamError("Kimi ended the stream with an unreadable trailer")
-    error = trailer.get("error") if isinstance(trailer, dict) else None
-    return classify_error_object(error) if error else None
-
-
 class KimiWebAdapter:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
         self._session = session
         self._settings = settings
         self._base = settings.kimi_base_url.rstrip("/")
         self.auth = TokenResolver(session, settings)
+        # sock_read bounds the wait for Kimi's first bytes; after that the watchdog takes over.
         self._stream_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout_s, sock_read=settings.stream_idle_timeout_s
         )
+        self.watchdog = IdleWatchdog(settings.stream_idle_timeout_s)
         self._unary_timeout = aiohttp.ClientTimeout(total=settings.connect_timeout_s)
 
     async def _post(
@@ -146,56 +104,18 @@ class KimiWebAdapter:
                 raise UpstreamError(f"Kimi answered {path.rsplit('/', 1)[-1]} with an unreadable body") from exc
         return data if isinstance(data, dict) else {}
 
-    async def chat(self, token: str, request: UpstreamChat) -> AsyncIterator[list[ChatEvent]]:
+    async def chat(self, token: str, request: UpstreamChat) -> WebChatStream:
         body = encode_envelope(orjson.dumps(chat_payload(request, self._settings)))
         response = await self._post_with_refresh(token, CHAT, body, "application/connect+json", self._stream_timeout)
+        connection = response.connection
+        if connection is not None and connection.protocol is not None:
+            # From here the idle watchdog guards the stream; a per-read timer would be re-armed on every frame.
+            connection.protocol.read_timeout = None
         translator = FrameTranslator(
             cumulative=self._settings.kimi_append_mode == "cumulative",
             strip_markers=self._settings.strip_citation_markers,
         )
-        decoder = EnvelopeDecoder()
-        loads = orjson.loads
-        translate = translator.translate
-        try:
-            async for data in response.content.iter_any():
-                batch: list[ChatEvent] = []
-                failure: GatewayError | None = None
-                try:
-                    for flags, message in decoder.feed(data):
-                        if flags & END_FLAGS:
-                            failure = _trailer_error(flags, message)
-                            continue
-                        frame = loads(message)
-                        if type(frame) is dict:
-                            translate(frame, batch)
-                except GatewayError as exc:
-                    failure = exc
-                if failure is not None:
-                    # The events before the failure still matter: ChatStarted names the chat to clean up.
-                    translator.announce(batch)
-                if batch:
-                    yield batch
-                if failure is not None:
-                    raise failure
-            if not translator.finished:
-                batch = []
-                translator.announce(batch)
-                if batch:
-                    yield batch
-                raise UpstreamError("Kimi closed the stream before the answer was complete")
-        except TimeoutError as exc:
-            raise UpstreamTimeout(
-                f"Kimi sent nothing for {self._settings.stream_idle_timeout_s:g} s; the stream was abandoned"
-            ) from exc
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            if translator.finished:
-                return
-            raise UpstreamError("Kimi's stream broke off before the answer was complete") from exc
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError("Kimi sent a frame that is not JSON") from exc
-        finally:
-            # Closing (not releasing) aborts the upstream request when the client went away early.
-            response.close()
+        return WebChatStream(response, translator, self.watchdog, self._settings.relay_coalesce_ms / 1000)
 
     async def cancel_chat(self, token: str, chat_id: str, message_id: str) -> None:
         payload = {"chat_id": chat_id, "message_id": message_id} if message_id else {"chat_id": chat_id}
