@@ -50,9 +50,10 @@ class Settings:
     # Lifetime assumed for an access token whose expiry cannot be read.
     token_default_ttl_s: float = 300.0
     models_cache_ttl_s: float = 600.0
-    # Frames arriving faster than one per this window are relayed together (0 relays every read at once).
+    # A stream is written to at most once per this window; frames arriving faster are relayed together (0: every
+    # read at once). The first content is never delayed, nor is a stream slower than one frame per window.
     # Ordinary token streams are slower than this and are never delayed; see docs/benchmarks.md.
-    relay_coalesce_ms: float = 10.0
+    relay_coalesce_ms: float = 25.0
     # Delete the upstream chat after answering unless the client asked to keep it.
     auto_delete: bool = True
     # Largest request body accepted (base64 attachments make chat requests big).
