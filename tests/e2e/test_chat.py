@@ -134,8 +134,8 @@ async def _read_slowly(reader: asyncio.StreamReader) -> bytes:
         assert piece, "the connection closed before the end of the body"
         raw += piece
         reads += 1
-        if reads % 8 == 0:
-            await asyncio.sleep(0.002)
+        if reads % 4 == 0:
+            await asyncio.sleep(0.004)
     rest = bytes(raw[raw.index(b"\r\n\r\n") + 4 :])
     body = bytearray()
     while size := int(rest[: rest.index(b"\r\n")], 16):
@@ -149,7 +149,7 @@ async def test_slow_reader_gets_the_whole_answer_while_kimi_waits(
     gateway: Gateway, emulator: Emulator, account: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="kimi_free_api.api.chat")
-    emulator.configure(event_count=20000)
+    emulator.configure(event_count=60000)
     prompt = "a long answer for a slow reader"
     body = orjson.dumps({"model": "kimi", "messages": [{"role": "user", "content": prompt}], "stream": True})
     host, port = gateway.url.removeprefix("http://").split(":")
