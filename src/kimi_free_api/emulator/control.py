@@ -5,31 +5,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from kimi_free_api.emulator.config import InvalidSetting, require_optional_str
-from kimi_free_api.emulator.errors import json_response
+from kimi_free_api.emulator.errors import ConnectError, json_response
 from kimi_free_api.emulator.faults import Fault
-from kimi_free_api.emulator.runtime import Runtime
+from kimi_free_api.emulator.runtime import Runtime, read_json_object
 
 PREFIX = "/_emulator"
 Call = Callable[[web.Request], Awaitable[Any]]
-
-
-class _NotJson(ValueError):
-    pass
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as exc:
-        raise _NotJson(f"the body is not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise _NotJson("the body must be a JSON object")
-    return body
 
 
 def _json_call(call: Call) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -38,8 +22,8 @@ def _json_call(call: Call) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
         try:
             result = await call(request)
-        except _NotJson as exc:
-            param, code, message = None, "invalid_json", str(exc)
+        except ConnectError as exc:  # the body was not a JSON object
+            param, code, message = None, "invalid_json", exc.message
         except InvalidSetting as exc:
             param, code, message = exc.param, "invalid_value", str(exc)
         else:
@@ -69,7 +53,7 @@ class ControlRoutes:
         return [web.route(method, f"{PREFIX}/{path}", _json_call(call)) for method, path, call in calls]
 
     async def _create_account(self, request: web.Request) -> Any:
-        name = (await _body(request)).get("name")
+        name = (await read_json_object(request)).get("name")
         require_optional_str("name", name)
         return self._runtime.create_account(name).to_json()
 
@@ -83,14 +67,14 @@ class ControlRoutes:
         return self._runtime.config.to_json()
 
     async def _configure(self, request: web.Request) -> Any:
-        self._runtime.config = self._runtime.config.updated(await _body(request))
+        self._runtime.config = self._runtime.config.updated(await read_json_object(request))
         return self._runtime.config.to_json()
 
     async def _faults(self, request: web.Request) -> Any:
         return {"faults": self._runtime.faults.to_json()}
 
     async def _add_fault(self, request: web.Request) -> Any:
-        self._runtime.faults.add(Fault.from_json(await _body(request)))
+        self._runtime.faults.add(Fault.from_json(await read_json_object(request)))
         return await self._faults(request)
 
     async def _clear_faults(self, request: web.Request) -> Any:
