@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 
@@ -60,12 +61,46 @@ class Settings:
     max_request_bytes: int = 100 * 1024 * 1024
     # Remove Kimi's private-use citation characters from answer text.
     strip_citation_markers: bool = True
+    # Server mode: Kimi tokens of the server's own accounts (comma-separated), and/or a file with one per line.
+    kimi_tokens: str = ""
+    kimi_tokens_file: str = ""
+    # Gateway API keys for server mode (comma-separated; `kimi-free-api keys create` adds hashed ones).
+    api_keys: str = ""
+    # Bearer for the admin API (GET /admin/accounts); empty disables it.
+    admin_key: str = ""
+    # Whether clients may send their own Kimi tokens (seed mode): "auto" = yes unless the server has accounts.
+    allow_client_tokens: str = "auto"
+    data_dir: str = "data"
+    max_in_flight_per_account: int = 1
+    min_start_interval_s: float = 0.5
+    # How long a request waits for a free account before 429.
+    capacity_wait_s: float = 30.0
+    failover_attempts: int = 3
+    cooldown_rate_limited_s: float = 60.0
+    cooldown_quota_s: float = 3600.0
+    probe_interval_s: float = 300.0
+    # SSE keep-alive comment interval while a stream waits or Kimi is silent.
+    keepalive_s: float = 15.0
     log_level: str = "INFO"
     log_json: bool = False
 
     @property
     def refresh_url(self) -> str:
         return self.kimi_refresh_url or self.kimi_base_url.rstrip("/") + "/api/auth/token/refresh"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    def server_tokens(self) -> list[str]:
+        tokens = [t.strip() for t in self.kimi_tokens.split(",") if t.strip()]
+        if self.kimi_tokens_file:
+            try:
+                lines = Path(self.kimi_tokens_file).read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise SettingsError(f"KIMI_TOKENS_FILE: {exc.strerror}: {self.kimi_tokens_file}") from exc
+            tokens += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        return list(dict.fromkeys(tokens))
 
     def with_overrides(self, **changes: Any) -> Settings:
         given = {k: v for k, v in changes.items() if v is not None}
@@ -80,7 +115,20 @@ class Settings:
             raise SettingsError("KIMI_REFRESH_STYLE must be 'rest' or 'connect'")
         if self.kimi_append_mode not in ("delta", "cumulative"):
             raise SettingsError("KIMI_APPEND_MODE must be 'delta' or 'cumulative'")
-        for name in ("connect_timeout_s", "stream_idle_timeout_s", "token_default_ttl_s"):
+        if self.allow_client_tokens not in ("auto", "true", "false"):
+            raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
+        if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
+            raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT and FAILOVER_ATTEMPTS must be at least 1")
+        for key in self.api_key_list:
+            if key.startswith("eyJ") or len(key) < 16:
+                raise SettingsError("API_KEYS entries must be at least 16 characters and must not be Kimi tokens")
+        for name in (
+            "connect_timeout_s",
+            "stream_idle_timeout_s",
+            "token_default_ttl_s",
+            "keepalive_s",
+            "probe_interval_s",
+        ):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise SettingsError(f"{name.upper()} must be positive")
         return self

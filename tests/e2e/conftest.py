@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,11 +28,18 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-async def gateway_factory(emulator: Emulator) -> AsyncIterator[GatewayFactory]:
+async def gateway_factory(emulator: Emulator, tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     runners: list[web.AppRunner] = []
 
     async def start(**overrides: Any) -> Gateway:
-        settings = Settings(host="127.0.0.1", kimi_base_url=emulator.base_url).with_overrides(**overrides)
+        # No pacing between starts by default, so tests do not wait; the pacing itself is tested explicitly.
+        base = Settings(
+            host="127.0.0.1",
+            kimi_base_url=emulator.base_url,
+            data_dir=str(tmp_path / f"data{len(runners)}"),
+            min_start_interval_s=0.0,
+        )
+        settings = base.with_overrides(**overrides)
         runner = web.AppRunner(create_app(settings), handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,7 +29,7 @@ async def _running(*args: str, env: dict[str, str] | None = None) -> AsyncIterat
         "-m",
         "kimi_free_api",
         *args,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "DATA_DIR": tempfile.mkdtemp(prefix="kfa-cli-"), **(env or {})},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )

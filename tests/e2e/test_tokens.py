@@ -90,7 +90,7 @@ async def test_tokens_never_reach_the_logs(
     gateway: Gateway, emulator: Emulator, account: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    emulator.add_fault(Fault(kind="unavailable"))
+    emulator.add_fault(Fault(kind="unavailable", times=5))  # every failover attempt fails too
     async with openai_client(gateway, f"{account.refresh_token},{account.access_token}") as client:
         with pytest.raises(openai.APIStatusError):
             await _ask(client)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 
 import orjson
 from aiohttp import web
 
-from kimi_free_api.api.auth import bearer_tokens
+from kimi_free_api.api.auth import credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import service_of
 from kimi_free_api.api.schemas import parse_chat_request
-from kimi_free_api.api.sse import DONE, STREAM_HEADERS, ChunkRenderer, error_event, usage_object
+from kimi_free_api.api.sse import DONE, KEEPALIVE, STREAM_HEADERS, ChunkRenderer, error_event, usage_object
 from kimi_free_api.core.citations import Citations
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent, Finished, SearchResult, TextDelta, ThinkingDelta
@@ -84,12 +85,37 @@ def _completion_id(run: ChatRun) -> str:
     return run.chat_id or f"chatcmpl-{uuid.uuid4().hex}"
 
 
+class _EarlyStart:
+    """A stream that has to wait (for a free account, for Kimi's first words) starts its SSE response early and
+    sends keep-alive comments, so proxies and clients do not give up on a silent connection. From then on a failure
+    can only be reported as an error event."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self.response: web.StreamResponse | None = None
+
+    async def keepalive(self) -> None:
+        if self.response is None:
+            self.response = web.StreamResponse(headers=STREAM_HEADERS)
+            await self.response.prepare(self._request)
+        await self.response.write(KEEPALIVE)
+
+
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    chat = parse_chat_request(await json_body(request), bearer_tokens(request))
-    run = await service_of(request).start(chat)
+    chat = parse_chat_request(await json_body(request), await credentials(request))
+    early = _EarlyStart(request) if chat.stream else None
+    try:
+        run = await service_of(request).start(chat, early.keepalive if early else None)
+    except GatewayError as exc:
+        if early is None or early.response is None:
+            raise
+        with contextlib.suppress(ConnectionError):
+            await early.response.write(error_event(exc) + DONE)
+            await early.response.write_eof()
+        return early.response
     try:
         if chat.stream:
-            return await _stream(request, chat, run)
+            return await _stream(request, chat, run, early.response if early else None)
         return await _complete(chat, run)
     finally:
         await run.close()
@@ -100,10 +126,14 @@ class _ChunkSink:
     network callback (`ChatRun.relay`). The response headers and first chunk went through aiohttp already, so each
     write here is one HTTP/1.1 chunk on the transport."""
 
-    __slots__ = ("_answer", "_pause", "_render", "_run", "_transport")
+    __slots__ = ("_answer", "_keepalive_s", "_pause", "_render", "_run", "_transport", "_written")
 
-    def __init__(self, request: web.Request, render: ChunkRenderer, answer: _Answer, run: ChatRun) -> None:
+    def __init__(
+        self, request: web.Request, render: ChunkRenderer, answer: _Answer, run: ChatRun, keepalive_s: float
+    ) -> None:
         self._transport = request.transport
+        self._keepalive_s = keepalive_s
+        self._written = 0
         self._render = render
         self._answer = answer
         self._run = run
@@ -134,6 +164,7 @@ class _ChunkSink:
         if out:
             data = b"".join(out)
             transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+            self._written += 1
             if transport.get_write_buffer_size() > _HIGH_WATER and self._pause is not None:
                 log.debug("client reads slower than Kimi writes: pausing the upstream stream")
                 self._run.pause()
@@ -141,14 +172,24 @@ class _ChunkSink:
                     self._pause.set_result(None)
         return not answer.cut
 
+    def _keepalive(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"%x\r\n%b\r\n" % (len(KEEPALIVE), KEEPALIVE))
+
     async def until(self, done: asyncio.Future[None]) -> None:
         """Waits for the end of the answer, pausing Kimi while the client is too slow to keep up."""
         loop = asyncio.get_running_loop()
         while True:
             self._pause = loop.create_future()
-            await asyncio.wait((done, self._pause), return_when=asyncio.FIRST_COMPLETED)
+            written = self._written
+            await asyncio.wait((done, self._pause), timeout=self._keepalive_s, return_when=asyncio.FIRST_COMPLETED)
             if done.done():
                 return done.result()
+            if not self._pause.done():
+                if self._written == written:
+                    self._keepalive()  # Kimi is searching or thinking in silence
+                continue
             transport = self._transport
             while transport is not None and not transport.is_closing():
                 if transport.get_write_buffer_size() <= _LOW_WATER:
@@ -157,15 +198,18 @@ class _ChunkSink:
             self._run.resume()
 
 
-async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun) -> web.StreamResponse:
-    response = web.StreamResponse(headers=STREAM_HEADERS)
-    await response.prepare(request)
+async def _stream(
+    request: web.Request, chat: ChatRequest, run: ChatRun, response: web.StreamResponse | None
+) -> web.StreamResponse:
+    if response is None:
+        response = web.StreamResponse(headers=STREAM_HEADERS)
+        await response.prepare(request)
     render = ChunkRenderer(_completion_id(run), run.created, chat.model, chat.include_usage)
     answer = _Answer(chat, run)
     out: list[bytes] = []
     try:
         await response.write(render.role())
-        sink = _ChunkSink(request, render, answer, run)
+        sink = _ChunkSink(request, render, answer, run, service_of(request).keepalive_s)
         try:
             await sink.until(run.relay(sink))
         except ContentFiltered:

@@ -1,14 +1,45 @@
-"""Typed keys for what the composition root puts into the aiohttp application."""
+"""Typed keys for what the composition root puts into the aiohttp application, and the small interfaces the
+HTTP layer needs from the side packages (which it does not import)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
 from kimi_free_api.core.ports import KimiUpstream
 from kimi_free_api.core.service import ChatService
 
+
+class ApiKeys(Protocol):
+    async def check(self, key: str) -> bool: ...
+
+
+class AccountView(Protocol):
+    def describe(self, now: float) -> dict[str, object]: ...
+
+
+class PoolView(Protocol):
+    def accounts(self) -> Sequence[AccountView]: ...
+
+    def any_token(self, tokens: tuple[str, ...]) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    keys: ApiKeys
+    # Whether clients may bring their own Kimi tokens (seed mode).
+    client_tokens: bool
+    # Bearer for GET /admin/*; empty disables the admin API.
+    admin_key: str
+
+
 SERVICE = web.AppKey("service", ChatService)
 UPSTREAM = web.AppKey("upstream", KimiUpstream)
+ACCESS = web.AppKey("access", Access)
+POOL = web.AppKey("pool", PoolView)
 
 
 def service_of(request: web.Request) -> ChatService:

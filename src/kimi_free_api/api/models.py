@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from kimi_free_api.api.auth import bearer_tokens
-from kimi_free_api.api.context import service_of
+from kimi_free_api.api.auth import bearer_tokens, credentials
+from kimi_free_api.api.context import POOL, service_of
 from kimi_free_api.core.modelspec import CatalogModel, listed_model_ids
 from kimi_free_api.core.request import ChatRequest
 
@@ -18,9 +18,15 @@ def _model(model_id: str) -> dict[str, object]:
     return {"id": model_id, "object": "model", "created": _CREATED, "owned_by": "kimi-free-api"}
 
 
+async def _token(request: web.Request) -> str | None:
+    """A Kimi token to read the catalog with; anonymous callers just get the built-in ids."""
+    if not bearer_tokens(request):
+        return None
+    return request.app[POOL].any_token(await credentials(request))
+
+
 async def _catalog(request: web.Request) -> dict[str, CatalogModel]:
-    tokens = bearer_tokens(request)
-    return await service_of(request).catalog.get(tokens[0] if tokens else None)
+    return await service_of(request).catalog.get(await _token(request))
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -31,8 +37,6 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     model_id = request.match_info["model"]
-    service = service_of(request)
-    tokens = bearer_tokens(request)
-    probe = ChatRequest(model=model_id, messages=(), tokens=tokens)
-    await service.resolve_model(probe, tokens[0] if tokens else None)
+    probe = ChatRequest(model=model_id, messages=(), tokens=())
+    await service_of(request).resolve_model(probe, await _token(request))
     return web.Response(body=orjson.dumps(_model(model_id)), content_type="application/json")

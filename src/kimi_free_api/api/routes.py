@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kimi_free_api.api import chat, misc, models
+from kimi_free_api.api import admin, chat, misc, models
 from kimi_free_api.api.errors import add_common_headers, error_middleware
 
 # Clients are told to use a base URL ending in /v1, but people paste the bare host too.
@@ -23,3 +23,4 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/ping", misc.ping)
     router.add_get("/healthz", misc.healthz)
     router.add_get("/", misc.welcome)
+    router.add_get("/admin/accounts", admin.list_accounts)

@@ -13,6 +13,8 @@ from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.usage import Usage
 
 DONE = b"data: [DONE]\n\n"
+# An SSE comment: ignored by every client as long as the stream never sends `id:` lines (it does not).
+KEEPALIVE = b": keep-alive\n\n"
 STREAM_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,6 +62,38 @@ class UpstreamStream(Protocol):
         ...
 
 
+class Lease(Protocol):
+    """The right to use one Kimi account for one answer. Always `release()` it; report how the account did."""
+
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def account_id(self) -> str: ...
+
+    def succeeded(self) -> None: ...
+
+    def failed(self, error: GatewayError) -> None: ...
+
+    def release(self) -> None: ...
+
+
+# Called while a request waits (for a free account, or for Kimi's first content), once per keep-alive interval.
+WaitHook = Callable[[], Awaitable[None]]
+
+
+class AccountPool(Protocol):
+    async def acquire(
+        self, tokens: tuple[str, ...], exclude: frozenset[str], wait_s: float, on_wait: WaitHook | None
+    ) -> Lease:
+        """An account for one answer: among the client's Kimi `tokens`, or the server's accounts when empty.
+
+        Waits up to `wait_s` for one to be free; raises `RateLimited` (with retry_after) when none frees up in time,
+        `Unauthorized` when none is usable at all.
+        """
+        ...
+
+
 class KimiUpstream(Protocol):
     async def chat(self, token: str, request: UpstreamChat) -> UpstreamStream:
         """Starts the upstream answer; returns once Kimi accepted the request. Raises `GatewayError`."""
@@ -74,3 +106,7 @@ class KimiUpstream(Protocol):
     async def available_models(self, token: str) -> list[CatalogModel]: ...
 
     async def check_token(self, token: str) -> bool: ...
+
+    async def keep_fresh(self, token: str, within_s: float) -> None:
+        """Exchanges the token again now if its access token would expire within `within_s`."""
+        ...

@@ -9,13 +9,30 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TypeVar
 
 from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.catalog import ModelCatalog
-from kimi_free_api.core.errors import GatewayError, ModelNotFound, Unauthorized
+from kimi_free_api.core.errors import (
+    ChatNotFound,
+    GatewayError,
+    ModelNotFound,
+    RateLimited,
+    Unauthorized,
+    UpstreamError,
+)
 from kimi_free_api.core.events import ChatEvent, Finished, TextDelta, ThinkingDelta
 from kimi_free_api.core.modelspec import ModelSpec, resolve_model
-from kimi_free_api.core.ports import BatchSink, KimiUpstream, UpstreamChat, UpstreamStream
+from kimi_free_api.core.ports import (
+    AccountPool,
+    BatchSink,
+    KimiUpstream,
+    Lease,
+    UpstreamChat,
+    UpstreamStream,
+    WaitHook,
+)
 from kimi_free_api.core.prompt import build_prompt, unanswered_tail
 from kimi_free_api.core.request import ChatRequest
 
@@ -24,6 +41,7 @@ log = logging.getLogger(__name__)
 # Kimi chat ids are 20 characters of base32hex; the seed accepted any id embedded in conversation_id.
 _CHAT_ID = re.compile(r"[0-9a-zA-Z]{20}")
 _CONTENT_EVENTS = (TextDelta, ThinkingDelta, Finished)
+_T = TypeVar("_T")
 
 
 def chat_id_in(conversation_id: str | None) -> str:
@@ -36,9 +54,10 @@ def chat_id_in(conversation_id: str | None) -> str:
 class ChatRun:
     """One upstream answer in progress. Read it with `batches()` or `relay()`; always `close()` it."""
 
-    def __init__(self, service: ChatService, token: str, spec: ModelSpec, prompt: str, keep: bool) -> None:
+    def __init__(self, service: ChatService, lease: Lease, spec: ModelSpec, prompt: str, keep: bool) -> None:
         self._service = service
-        self._token = token
+        self._lease = lease
+        self._token = lease.token
         self.spec = spec
         self.prompt = prompt
         self.keep = keep
@@ -52,7 +71,7 @@ class ChatRun:
     def chat_id(self) -> str:
         return self._stream.chat_id if self._stream is not None else ""
 
-    async def open(self, request: UpstreamChat) -> None:
+    async def open(self, request: UpstreamChat, on_wait: WaitHook | None = None) -> None:
         """Starts the upstream answer and reads until its first content.
 
         Until then a failure can still become a plain HTTP error. The start runs shielded in its own task: a client
@@ -60,18 +79,32 @@ class ChatRun:
         """
         self._opening = asyncio.ensure_future(self._start(request))
         try:
-            await asyncio.shield(self._opening)
+            await self._waiting(self._opening, on_wait)
             self._opening = None
             stream = self._stream
             assert stream is not None
             while not any(isinstance(event, _CONTENT_EVENTS) for batch in self._head[-1:] for event in batch):
-                batch = await stream.next_batch()
+                batch = await self._waiting(asyncio.ensure_future(stream.next_batch()), on_wait)
                 if batch is None:
                     return
                 self._head.append(batch)
         except BaseException:
             await self.close()
             raise
+
+    async def _waiting(self, step: asyncio.Future[_T], on_wait: WaitHook | None) -> _T:
+        """Awaits a step of the start (shielded: see `open`), calling `on_wait` at every keep-alive interval."""
+        while True:
+            try:
+                done, _ = await asyncio.wait((step,), timeout=self._service.keepalive_s if on_wait else None)
+            except asyncio.CancelledError:
+                if step is not self._opening:
+                    step.cancel()  # the chat is known by now: close() can clean it up without this read
+                raise
+            if done:
+                return step.result()
+            assert on_wait is not None
+            await on_wait()
 
     async def _start(self, request: UpstreamChat) -> None:
         self._stream = stream = await self._service.upstream.chat(self._token, request)
@@ -87,8 +120,12 @@ class ChatRun:
         head, self._head = self._head, []
         for batch in head:
             yield batch
-        while (more := await self._stream.next_batch()) is not None:
-            yield more
+        try:
+            while (more := await self._stream.next_batch()) is not None:
+                yield more
+        except GatewayError as exc:
+            self._lease.failed(exc)
+            raise
 
     def relay(self, on_batch: BatchSink) -> asyncio.Future[None]:
         """Push mode, for streams: `on_batch` runs straight from the network callback for every batch.
@@ -100,6 +137,8 @@ class ChatRun:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def on_end(error: GatewayError | None) -> None:
+            if error is not None:
+                self._lease.failed(error)
             if not done.done():
                 if error is None:
                     done.set_result(None)
@@ -140,6 +179,7 @@ class ChatRun:
         self._cleanup_later()
 
     def _cleanup_later(self) -> None:
+        self._lease.release()
         stream = self._stream
         if stream is None:
             return
@@ -162,17 +202,42 @@ class ChatRun:
             await upstream.delete_chat(self._token, chat_id)
 
 
+@dataclass(slots=True, frozen=True)
+class FailoverPolicy:
+    attempts: int = 3
+    backoff_s: float = 0.25
+    backoff_max_s: float = 2.0
+    capacity_wait_s: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        # Full jitter: retries of many requests failing together do not arrive together.
+        return random.uniform(0, min(self.backoff_max_s, self.backoff_s * 2**attempt))
+
+
+def fails_over(error: GatewayError, continuing: bool) -> bool:
+    """Whether another account (or another try) may succeed where this attempt failed before any output."""
+    if isinstance(error, ChatNotFound):
+        return continuing  # the conversation may belong to another of the client's accounts
+    return isinstance(error, Unauthorized | RateLimited | UpstreamError)
+
+
 class ChatService:
     def __init__(
         self,
         upstream: KimiUpstream,
         catalog: ModelCatalog,
         background: BackgroundTasks,
+        pool: AccountPool,
         *,
         auto_delete: bool = True,
         open_grace_s: float = 15.0,
+        failover: FailoverPolicy | None = None,
+        keepalive_s: float = 15.0,
     ) -> None:
+        self.keepalive_s = keepalive_s
         self.upstream = upstream
+        self.pool = pool
+        self.failover = failover or FailoverPolicy()
         self.open_grace_s = open_grace_s
         self.catalog = catalog
         self.background = background
@@ -190,27 +255,63 @@ class ChatService:
         catalog = await self.catalog.get(token)
         return resolve_model(request.model, catalog, use_search=request.use_search, thinking=request.thinking)
 
-    async def start(self, request: ChatRequest) -> ChatRun:
-        if not request.tokens:
-            raise Unauthorized("No Kimi token: send `Authorization: Bearer <refresh_token or access token>`.")
-        token = random.choice(request.tokens)
-        spec = await self.resolve_model(request, token)
+    async def start(self, request: ChatRequest, on_wait: WaitHook | None = None) -> ChatRun:
+        """Starts the answer on a free account; before any output, failures move on to another account."""
         chat_id = chat_id_in(request.conversation_id)
         messages = unanswered_tail(request.messages) if chat_id else request.messages
-        if not messages:
-            messages = request.messages[-1:]
-        prompt = build_prompt(messages)
+        prompt = build_prompt(messages or request.messages[-1:])
         keep = request.conversation_id is not None or not self.auto_delete
-        run = ChatRun(self, token, spec, prompt, keep)
-        upstream_request = UpstreamChat(
-            prompt=prompt,
-            chat_id=chat_id,
-            search=spec.search,
-            thinking=spec.thinking,
-            research=spec.research,
-            agent_id=spec.agent_id,
-            scenario=spec.scenario,
-            agent_mode=spec.agent_mode,
-        )
-        await run.open(upstream_request)
-        return run
+        policy = self.failover
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + policy.capacity_wait_s
+        excluded: set[str] = set()
+        last_error: GatewayError | None = None
+        spec: ModelSpec | None = None
+        for attempt in range(policy.attempts):
+            try:
+                lease = await self.pool.acquire(
+                    request.tokens, frozenset(excluded), max(0.0, deadline - loop.time()), on_wait
+                )
+            except GatewayError:
+                if last_error is not None:
+                    raise last_error from None
+                raise
+            run: ChatRun | None = None
+            try:
+                if spec is None:
+                    spec = await self.resolve_model(request, lease.token)
+                run = ChatRun(self, lease, spec, prompt, keep)
+                await run.open(_upstream_chat(prompt, chat_id, spec), on_wait)
+            except GatewayError as error:
+                lease.failed(error)
+                if run is None:
+                    lease.release()
+                if not fails_over(error, continuing=bool(chat_id)) or attempt + 1 == policy.attempts:
+                    raise
+                log.info(
+                    "attempt %d on account %s failed (%s); trying again", attempt + 1, lease.account_id, error.code
+                )
+                excluded.add(lease.account_id)
+                last_error = error
+                await asyncio.sleep(policy.delay(attempt))
+                continue
+            except BaseException:
+                if run is None:
+                    lease.release()
+                raise
+            lease.succeeded()
+            return run
+        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+
+def _upstream_chat(prompt: str, chat_id: str, spec: ModelSpec) -> UpstreamChat:
+    return UpstreamChat(
+        prompt=prompt,
+        chat_id=chat_id,
+        search=spec.search,
+        thinking=spec.thinking,
+        research=spec.research,
+        agent_id=spec.agent_id,
+        scenario=spec.scenario,
+        agent_mode=spec.agent_mode,
+    )

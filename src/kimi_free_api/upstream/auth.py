@@ -57,9 +57,10 @@ class TokenResolver:
         expires = jwt.expiry(payload) or time.time() + ttl_fallback
         return Access(token, headers, expires, refreshable, payload)
 
-    async def access(self, token: str) -> Access:
+    async def access(self, token: str, margin_s: float = 0.0) -> Access:
         cached = self._cache.get(token)
-        if cached is not None and time.time() < cached.expires_at - self._settings.token_refresh_margin_s:
+        margin = max(margin_s, self._settings.token_refresh_margin_s)
+        if cached is not None and (time.time() < cached.expires_at - margin or not cached.refreshable):
             return cached
         payload = jwt.claims(token)
         if jwt.is_access_token(payload):

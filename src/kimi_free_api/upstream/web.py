@@ -152,6 +152,9 @@ class KimiWebAdapter:
             )
         return models
 
+    async def keep_fresh(self, token: str, within_s: float) -> None:
+        await self.auth.access(token, margin_s=within_s)
+
     async def check_token(self, token: str) -> bool:
         """Live means Kimi accepts it now: a refresh token must exchange, an access token must open a call."""
         if not jwt.is_access_token(jwt.claims(token)):

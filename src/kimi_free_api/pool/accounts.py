@@ -1,0 +1,112 @@
+"""One Kimi account as the scheduler sees it, and how each kind of failure changes its health."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kimi_free_api.core.errors import (
+    AccountBusy,
+    GatewayError,
+    QuotaExceeded,
+    RateLimited,
+    Unauthorized,
+    UpstreamError,
+)
+from kimi_free_api.redact import mask_token
+
+Kind = Literal["server", "client"]
+
+
+def account_id(token: str) -> str:
+    """A stable, non-secret name for a token (the same token always maps to the same account)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+@dataclass(slots=True)
+class CooldownPolicy:
+    rate_limited_s: float = 60.0
+    quota_s: float = 3600.0
+    busy_s: float = 2.0
+    unavailable_s: float = 30.0
+    # Consecutive upstream failures after which an account rests for `unavailable_s`.
+    failures_before_rest: int = 3
+
+
+@dataclass(slots=True)
+class Account:
+    token: str
+    kind: Kind
+    cap: int = 1
+    id: str = ""
+    in_flight: int = 0
+    last_start: float = float("-inf")
+    cooldown_until: float = 0.0
+    dead: bool = False
+    last_error: str = ""
+    last_error_at: float = 0.0
+    last_used: float = 0.0
+    successes: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    created: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.id = self.id or account_id(self.token)
+
+    def health(self, now: float) -> str:
+        if self.dead:
+            return "dead"
+        if self.cooldown_until > now:
+            return "cooling"
+        if self.in_flight >= self.cap:
+            return "busy"
+        return "healthy"
+
+    def record_failure(self, error: GatewayError, now: float, policy: CooldownPolicy) -> None:
+        self.failures += 1
+        self.consecutive_failures += 1
+        self.last_error = f"{type(error).__name__}: {error.message}"[:300]
+        self.last_error_at = time.time()
+        if isinstance(error, Unauthorized):
+            self.dead = True
+        elif isinstance(error, QuotaExceeded):
+            self._rest(now, error.retry_after or policy.quota_s)
+        elif isinstance(error, AccountBusy):
+            self._rest(now, error.retry_after or policy.busy_s)
+        elif isinstance(error, RateLimited):
+            self._rest(now, error.retry_after or policy.rate_limited_s)
+        elif isinstance(error, UpstreamError) and self.consecutive_failures >= policy.failures_before_rest:
+            self._rest(now, error.retry_after or policy.unavailable_s)
+
+    def record_success(self) -> None:
+        self.successes += 1
+        self.consecutive_failures = 0
+
+    def revive(self) -> None:
+        self.dead = False
+        self.cooldown_until = 0.0
+        self.consecutive_failures = 0
+
+    def _rest(self, now: float, seconds: float) -> None:
+        self.cooldown_until = max(self.cooldown_until, now + seconds)
+
+    def describe(self, now: float) -> dict[str, object]:
+        """The admin view: never the token itself."""
+        cooling = self.cooldown_until > now
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "token": mask_token(self.token),
+            "health": self.health(now),
+            "in_flight": self.in_flight,
+            "max_in_flight": self.cap,
+            "cooldown_remaining_s": round(self.cooldown_until - now, 1) if cooling else 0,
+            "cooldown_until": round(time.time() + self.cooldown_until - now) if cooling else None,
+            "last_error": self.last_error or None,
+            "last_error_at": round(self.last_error_at) if self.last_error_at else None,
+            "successes": self.successes,
+            "failures": self.failures,
+        }

@@ -1,0 +1,112 @@
+"""The embedded store: one SQLite file in the data directory, nothing to set up.
+
+Calls are small and local, so they run synchronously at start-up and in the CLI; the server asks it again only
+for an API key it has not seen yet (from a worker thread).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+KEY_PREFIX = "kfa-"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    added REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL
+);
+"""
+
+
+def key_hash(key: str) -> str:
+    # Gateway keys are 32 random bytes: a fast hash is enough, nothing to brute-force.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAccount:
+    id: str
+    token: str
+    label: str
+    added: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    id: str
+    name: str
+    created: float
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db.executescript(_SCHEMA)
+        path.chmod(0o600)  # it holds Kimi tokens
+
+    @classmethod
+    def in_dir(cls, data_dir: str) -> SqliteStore:
+        return cls(Path(data_dir) / "kimi-free-api.sqlite3")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add_account(self, account_id: str, token: str, label: str = "") -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO accounts (id, token, label, added) VALUES (?, ?, ?, ?)",
+                (account_id, token, label, time.time()),
+            )
+
+    def accounts(self) -> list[StoredAccount]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, token, label, added FROM accounts ORDER BY added").fetchall()
+        return [StoredAccount(*row) for row in rows]
+
+    def remove_account(self, account_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount > 0
+
+    def create_key(self, name: str = "") -> tuple[StoredKey, str]:
+        """A new key; the key itself is returned once and only its hash is kept."""
+        key = new_api_key()
+        stored = StoredKey(id=secrets.token_hex(6), name=name, created=time.time())
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO api_keys (id, hash, name, created) VALUES (?, ?, ?, ?)",
+                (stored.id, key_hash(key), name, stored.created),
+            )
+        return stored, key
+
+    def keys(self) -> list[StoredKey]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, name, created FROM api_keys ORDER BY created").fetchall()
+        return [StoredKey(*row) for row in rows]
+
+    def key_known(self, hashed: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM api_keys WHERE hash = ?", (hashed,)).fetchone() is not None
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)).rowcount > 0
