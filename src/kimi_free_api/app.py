@@ -47,7 +47,7 @@ def build_pool(settings: Settings, store: SqliteStore) -> Scheduler:
     )
     for token in settings.server_tokens():
         pool.add_server_account(token)
-    for stored in store.accounts():
+    for stored in store.list_accounts():
         pool.add_server_account(stored.token)
     return pool
 

@@ -14,7 +14,9 @@ from aiohttp import web
 
 from kimi_free_api.app import create_app
 from kimi_free_api.config import Settings, SettingsError
-from kimi_free_api.redact import configure_logging
+from kimi_free_api.pool.accounts import account_id
+from kimi_free_api.redact import configure_logging, mask_token
+from kimi_free_api.state.sqlite import KEY_PREFIX, SqliteStore
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 log = logging.getLogger("kimi_free_api")
@@ -87,6 +89,70 @@ def run_emulator(
 
     configure_logging()
     run(host, port, EmulatorConfig(open_accounts=open_accounts, event_delay_ms=event_delay_ms))
+
+
+accounts_cli = typer.Typer(help="Kimi accounts the server answers with (server mode).", no_args_is_help=True)
+keys_cli = typer.Typer(
+    help="Gateway API keys for clients (server mode); only their hashes are stored.", no_args_is_help=True
+)
+cli.add_typer(accounts_cli, name="accounts")
+cli.add_typer(keys_cli, name="keys")
+
+
+def _store() -> SqliteStore:
+    return SqliteStore.in_dir(_settings().data_dir)
+
+
+@accounts_cli.command("add")
+def accounts_add(
+    token: Annotated[str, typer.Argument(help="A Kimi refresh token (or access token)")],
+    label: Annotated[str, typer.Option(help="A name to recognise the account by")] = "",
+) -> None:
+    """Add a Kimi account (takes effect when the server starts)."""
+    token = token.strip()
+    if token.startswith(KEY_PREFIX):
+        raise typer.BadParameter("that is a gateway API key, not a Kimi token")
+    store = _store()
+    store.add_account(account_id(token), token, label)
+    typer.echo(f"added account {account_id(token)} ({mask_token(token)})")
+
+
+@accounts_cli.command("list")
+def accounts_list() -> None:
+    """List the stored accounts (tokens masked)."""
+    for stored in _store().list_accounts():
+        typer.echo(f"{stored.id}  {mask_token(stored.token)}  {stored.label}")
+
+
+@accounts_cli.command("remove")
+def accounts_remove(account: Annotated[str, typer.Argument(help="The account id shown by `accounts list`")]) -> None:
+    """Remove a stored account."""
+    if not _store().remove_account(account):
+        raise typer.BadParameter(f"no stored account {account}")
+    typer.echo(f"removed account {account}")
+
+
+@keys_cli.command("create")
+def keys_create(name: Annotated[str, typer.Option(help="Who the key is for")] = "") -> None:
+    """Create an API key; it is shown once, only its hash is kept."""
+    stored, key = _store().create_key(name)
+    typer.echo(f"created key {stored.id}{f' ({name})' if name else ''}:")
+    typer.echo(key)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List API keys (ids and names only)."""
+    for stored in _store().list_keys():
+        typer.echo(f"{stored.id}  {stored.name}")
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key id shown by `keys list`")]) -> None:
+    """Revoke an API key (running servers stop accepting it within seconds)."""
+    if not _store().revoke_key(key):
+        raise typer.BadParameter(f"no key {key}")
+    typer.echo(f"revoked key {key}")
 
 
 def main() -> None:

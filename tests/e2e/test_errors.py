@@ -80,7 +80,7 @@ async def test_body_without_json_content_type_is_accepted(http: aiohttp.ClientSe
 )
 @pytest.mark.parametrize("stream", [False, True])
 async def test_upstream_failures_before_content(
-    http: aiohttp.ClientSession,
+    gateway_factory: GatewayFactory,
     account: Account,
     emulator: Emulator,
     fault: Fault,
@@ -89,10 +89,15 @@ async def test_upstream_failures_before_content(
     retry_after: str | None,
     stream: bool,
 ) -> None:
+    # One attempt: this is about how each failure is reported (failover has its own tests in test_pool.py).
+    gateway = await gateway_factory(failover_attempts=1)
     emulator.add_fault(fault)
     body = {"messages": [{"role": "user", "content": "fail"}], "stream": stream}
     headers = {"Authorization": f"Bearer {account.access_token}"}
-    async with http.post(CHAT, json=body, headers=headers) as response:
+    async with (
+        aiohttp.ClientSession(base_url=gateway.url) as http,
+        http.post(CHAT, json=body, headers=headers) as response,
+    ):
         payload = await response.json(content_type=None)
         assert response.status == status, payload
         assert response.headers.get("Retry-After") == retry_after
@@ -144,7 +149,7 @@ async def test_content_filter_mid_stream_finishes_with_content_filter(client: As
 
 
 async def test_stall_is_a_timeout(gateway_factory: GatewayFactory, emulator: Emulator, account: Account) -> None:
-    gateway = await gateway_factory(stream_idle_timeout_s=0.5)
+    gateway = await gateway_factory(stream_idle_timeout_s=0.5, failover_attempts=1)
     emulator.add_fault(Fault(kind="stall"))
     async with openai_client(gateway, account.refresh_token) as client:
         with pytest.raises(openai.APIStatusError) as caught:

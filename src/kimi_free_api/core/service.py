@@ -291,7 +291,8 @@ class ChatService:
                 log.info(
                     "attempt %d on account %s failed (%s); trying again", attempt + 1, lease.account_id, error.code
                 )
-                excluded.add(lease.account_id)
+                if not isinstance(error, UpstreamError):
+                    excluded.add(lease.account_id)  # this account's own problem; a transient fault may pass
                 last_error = error
                 await asyncio.sleep(policy.delay(attempt))
                 continue

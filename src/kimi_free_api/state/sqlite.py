@@ -78,7 +78,7 @@ class SqliteStore:
                 (account_id, token, label, time.time()),
             )
 
-    def accounts(self) -> list[StoredAccount]:
+    def list_accounts(self) -> list[StoredAccount]:
         with self._lock:
             rows = self._db.execute("SELECT id, token, label, added FROM accounts ORDER BY added").fetchall()
         return [StoredAccount(*row) for row in rows]
@@ -98,7 +98,7 @@ class SqliteStore:
             )
         return stored, key
 
-    def keys(self) -> list[StoredKey]:
+    def list_keys(self) -> list[StoredKey]:
         with self._lock:
             rows = self._db.execute("SELECT id, name, created FROM api_keys ORDER BY created").fetchall()
         return [StoredKey(*row) for row in rows]
