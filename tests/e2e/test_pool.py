@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import openai
+import orjson
 import pytest
 from openai import AsyncOpenAI
 
@@ -262,3 +263,48 @@ async def test_fault_matrix(
     assert entry["in_flight"] == 0
     if not mid_stream or not stream:
         assert entry["last_error"]
+
+
+async def test_starts_on_one_account_are_spaced(gateway_factory: GatewayFactory, emulator: Emulator) -> None:
+    only = emulator.create_account("only")
+    gateway = await _server(gateway_factory, [only], min_start_interval_s=0.4)
+    async with openai_client(gateway, API_KEY) as client:
+        started = time.monotonic()
+        await asyncio.gather(*(_ask(client, f"s{n}") for n in range(3)))
+    assert time.monotonic() - started >= 0.8
+    assert emulator.state.max_concurrent_streams[only.user_id] == 1
+
+
+async def test_access_tokens_are_refreshed_ahead_of_expiry(gateway_factory: GatewayFactory, emulator: Emulator) -> None:
+    emulator.configure(access_token_ttl_s=2)
+    only = emulator.create_account("only")
+    gateway = await _server(gateway_factory, [only], probe_interval_s=0.3, token_refresh_margin_s=0.1)
+    async with openai_client(gateway, API_KEY) as client:
+        await _ask(client)
+    before = emulator.state.refreshes
+    # No requests now: the probe alone keeps the account's access token fresh.
+    await eventually(lambda: emulator.state.refreshes >= before + 2, timeout_s=8)
+
+
+async def test_a_stream_waiting_for_an_account_gets_keepalives(
+    gateway_factory: GatewayFactory, emulator: Emulator
+) -> None:
+    emulator.configure(event_count=20, event_delay_ms=50)
+    only = emulator.create_account("only")
+    gateway = await _server(gateway_factory, [only], keepalive_s=0.2)
+    body = {"model": "kimi", "messages": [{"role": "user", "content": "second"}], "stream": True}
+    async with openai_client(gateway, API_KEY) as client, aiohttp.ClientSession() as session:
+        first = asyncio.create_task(_ask(client, "first", stream=True))
+        await asyncio.sleep(0.1)
+        async with session.post(
+            f"{gateway.url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
+        ) as response:
+            raw = await response.read()
+        assert await first == expected_answer("first", emulator.config)
+    events = [e for e in raw.split(b"\n\n") if e]
+    assert events[0] == b": keep-alive"
+    assert events[-1] == b"data: [DONE]"
+    text = "".join(
+        orjson.loads(e[6:])["choices"][0]["delta"].get("content") or "" for e in events if e.startswith(b"data: {")
+    )
+    assert text == expected_answer("second", emulator.config)
