@@ -5,21 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
-from kimi_free_api.api.context import ACCESS, POOL, SERVICE, UPSTREAM, Access
+from kimi_free_api.api.context import ACCESS, FILES, POOL, SERVICE, UPSTREAM, Access
 from kimi_free_api.api.routes import add_routes
 from kimi_free_api.config import Settings
+from kimi_free_api.core.attachments import AttachmentLimits, Attachments
 from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.catalog import ModelCatalog
+from kimi_free_api.core.files import FileService, InMemoryFileRegistry
+from kimi_free_api.core.janitor import Janitor
 from kimi_free_api.core.service import ChatService, FailoverPolicy
+from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
+from kimi_free_api.fetch.loader import SourceLoader
+from kimi_free_api.fetch.resolver import policy_vet
 from kimi_free_api.pool.accounts import CooldownPolicy
 from kimi_free_api.pool.prober import probe_forever
-from kimi_free_api.pool.scheduler import PoolSettings, Scheduler
+from kimi_free_api.pool.scheduler import PoolSettings, Scheduler, SharedAccounts
+from kimi_free_api.state.conversations import SqliteConversations
 from kimi_free_api.state.keys import KeyRing
+from kimi_free_api.state.redis import RedisState
 from kimi_free_api.state.sqlite import SqliteStore
 from kimi_free_api.upstream.web import KimiWebAdapter
 
@@ -36,7 +45,7 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def build_pool(settings: Settings, store: SqliteStore) -> Scheduler:
+def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | None) -> Scheduler:
     pool = Scheduler(
         PoolSettings(
             cap=settings.max_in_flight_per_account,
@@ -55,7 +64,9 @@ def build_pool(settings: Settings, store: SqliteStore) -> Scheduler:
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = SqliteStore.in_dir(settings.data_dir)
-    pool = build_pool(settings, store)
+    # With Redis, several instances share the pool's limits and the conversations; otherwise the SQLite file.
+    shared = RedisState.from_url(settings.redis_url) if settings.redis_url else None
+    pool = build_pool(settings, store, shared)
     client_tokens = settings.allow_client_tokens == "true" or (
         settings.allow_client_tokens == "auto" and not pool.has_server_accounts
     )
@@ -64,16 +75,44 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession(
         connector=connector, trust_env=False, proxy=settings.kimi_proxy or None, auto_decompress=True
     )
-    adapter = KimiWebAdapter(session, settings)
+    # Presigned uploads go to object storage: no cookie jar, and none of Kimi's headers (see upstream/files.py).
+    storage = aiohttp.ClientSession(
+        cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, proxy=settings.kimi_proxy or None
+    )
+    adapter = KimiWebAdapter(session, settings, storage=storage)
+    fetcher = SafeFetcher(
+        policy_vet(settings.allow_loopback_fetch),
+        FetchLimits(
+            max_bytes=settings.max_attachment_bytes,
+            timeout_s=settings.attachment_transfer_timeout_s,
+            connect_timeout_s=settings.connect_timeout_s,
+        ),
+    )
+    files = FileService(InMemoryFileRegistry(), adapter, settings.max_attachment_bytes)
+    attachments = Attachments(
+        SourceLoader(fetcher, settings.max_attachment_bytes),
+        adapter,
+        files,
+        AttachmentLimits(max_attachments=settings.max_attachments),
+    )
     background = BackgroundTasks()
+    # Names this process in the conversation store, so chats it leaves behind can be told from live ones.
+    instance = uuid.uuid4().hex[:12]
+    conversations: SqliteConversations | RedisState = shared or SqliteConversations(store)
+    janitor = Janitor(conversations, adapter, instance, settings.sweep_interval_s)
     app[UPSTREAM] = adapter
     app[POOL] = pool
+    app[FILES] = files
     app[ACCESS] = Access(KeyRing(settings.api_key_list, store), client_tokens, settings.admin_key)
     app[SERVICE] = ChatService(
         adapter,
         ModelCatalog(adapter, settings.models_cache_ttl_s),
         background,
         pool,
+        conversations,
+        attachments=attachments,
+        instance=instance,
+        conversation_ttl_s=settings.conversation_ttl_s,
         auto_delete=settings.auto_delete,
         failover=FailoverPolicy(attempts=settings.failover_attempts, capacity_wait_s=settings.capacity_wait_s),
         keepalive_s=settings.keepalive_s,
@@ -81,6 +120,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     prober = asyncio.create_task(
         probe_forever(pool, adapter.check_token, adapter.keep_fresh, settings.probe_interval_s), name="prober"
     )
+    sweeper = asyncio.create_task(janitor.run(), name="sweeper")
     log.info(
         "relaying to %s with %d server account(s); client tokens %s",
         settings.kimi_base_url,
@@ -90,10 +130,14 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        prober.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await prober
+        for task in (prober, sweeper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await background.drain(CLEANUP_GRACE_S)
+        await conversations.close()
         await adapter.watchdog.stop()
         await session.close()
+        await storage.close()
+        await fetcher.close()
         store.close()

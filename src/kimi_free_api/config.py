@@ -57,6 +57,11 @@ class Settings:
     relay_coalesce_ms: float = 25.0
     # Delete the upstream chat after answering unless the client asked to keep it.
     auto_delete: bool = True
+    # Automatic continuation: an answered chat is kept this long after its last turn, so a client resending the
+    # history continues it; then the sweeper deletes it. 0 deletes every chat right after its answer.
+    conversation_ttl_s: float = 1800.0
+    # How often idle and orphaned chats are looked for.
+    sweep_interval_s: float = 30.0
     # Largest request body accepted (base64 attachments make chat requests big).
     max_request_bytes: int = 100 * 1024 * 1024
     # Remove Kimi's private-use citation characters from answer text.
@@ -71,6 +76,8 @@ class Settings:
     # Whether clients may send their own Kimi tokens (seed mode): "auto" = yes unless the server has accounts.
     allow_client_tokens: str = "auto"
     data_dir: str = "data"
+    # Several gateway instances behind one load balancer share pool limits and conversations through Redis.
+    redis_url: str = ""
     max_in_flight_per_account: int = 1
     min_start_interval_s: float = 0.5
     # How long a request waits for a free account before 429.
@@ -81,6 +88,18 @@ class Settings:
     probe_interval_s: float = 300.0
     # SSE keep-alive comment interval while a stream waits or Kimi is silent.
     keepalive_s: float = 15.0
+    # Attachments (image_url / file parts, POST /v1/files): the largest one, how many per request.
+    max_attachment_bytes: int = 100 * 1024 * 1024
+    max_attachments: int = 10
+    # Longest download of an attachment URL, and longest upload of one attachment to Kimi.
+    attachment_transfer_timeout_s: float = 120.0
+    # How long Kimi may take to parse an uploaded attachment.
+    file_parse_timeout_s: float = 120.0
+    # Let attachment URLs point at 127.0.0.0/8 and ::1. For local testing only; other private ranges stay refused.
+    allow_loopback_fetch: bool = False
+    # How files reach Kimi, and how the Chat request names them (upstream/files.py documents the variants).
+    kimi_upload_flow: str = "direct"
+    kimi_file_ref_style: str = "block"
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -115,6 +134,12 @@ class Settings:
             raise SettingsError("KIMI_REFRESH_STYLE must be 'rest' or 'connect'")
         if self.kimi_append_mode not in ("delta", "cumulative"):
             raise SettingsError("KIMI_APPEND_MODE must be 'delta' or 'cumulative'")
+        if self.kimi_upload_flow not in ("direct", "presign"):
+            raise SettingsError("KIMI_UPLOAD_FLOW must be 'direct' or 'presign'")
+        if self.kimi_file_ref_style not in ("block", "refs"):
+            raise SettingsError("KIMI_FILE_REF_STYLE must be 'block' or 'refs'")
+        if self.max_attachment_bytes < 1 or self.max_attachments < 0:
+            raise SettingsError("MAX_ATTACHMENT_BYTES must be positive and MAX_ATTACHMENTS not negative")
         if self.allow_client_tokens not in ("auto", "true", "false"):
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
@@ -128,6 +153,8 @@ class Settings:
             "token_default_ttl_s",
             "keepalive_s",
             "probe_interval_s",
+            "attachment_transfer_timeout_s",
+            "file_parse_timeout_s",
         ):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise SettingsError(f"{name.upper()} must be positive")

@@ -38,6 +38,8 @@ async def gateway_factory(emulator: Emulator, tmp_path: Path) -> AsyncIterator[G
             kimi_base_url=emulator.base_url,
             data_dir=str(tmp_path / f"data{len(runners)}"),
             min_start_interval_s=0.0,
+            # Most tests check that nothing is left upstream right after an answer; continuity tests opt in.
+            conversation_ttl_s=0.0,
         )
         settings = base.with_overrides(**overrides)
         runner = web.AppRunner(create_app(settings), handler_cancellation=True)
@@ -46,7 +48,7 @@ async def gateway_factory(emulator: Emulator, tmp_path: Path) -> AsyncIterator[G
         await site.start()
         runners.append(runner)
         host, port = runner.addresses[0][:2]
-        return Gateway(url=f"http://{host}:{port}", app=runner.app)
+        return Gateway(url=f"http://{host}:{port}", runner=runner)
 
     yield start
     for runner in runners:

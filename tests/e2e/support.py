@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from openai import AsyncOpenAI
 
@@ -13,7 +18,14 @@ from openai import AsyncOpenAI
 @dataclass
 class Gateway:
     url: str
-    app: web.Application
+    runner: web.AppRunner
+
+    @property
+    def app(self) -> web.Application:
+        return self.runner.app
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
 
 
 GatewayFactory = Callable[..., Awaitable[Gateway]]
@@ -35,3 +47,46 @@ async def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def spawn_gateway(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
+    """`kimi-free-api serve` as a real process on a free loopback port; answers (process, base URL) once it is up."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kimi_free_api",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env={**os.environ, "LOG_LEVEL": "WARNING", **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(url + "/healthz"):
+                    return process, url
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    process.kill()
+    raise AssertionError("the gateway did not start")
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

@@ -184,7 +184,7 @@ async def test_waiting_for_capacity_then_429(gateway_factory: GatewayFactory, em
     patient = await _server(gateway_factory, [only], capacity_wait_s=10.0)
     async with openai_client(patient, API_KEY) as client:
         results = await asyncio.gather(_ask(client, "first", stream=True), _ask(client, "second"))
-    assert results == [expected_answer("first", emulator.config), expected_answer("second", emulator.config)]
+    assert list(results) == [expected_answer("first", emulator.config), expected_answer("second", emulator.config)]
 
 
 async def test_keepalive_comments_while_waiting_and_silent(

@@ -44,6 +44,7 @@ def test_config_json_has_every_key() -> None:
         "event_count", "event_delay_ms", "first_event_delay_ms", "append_mode", "end_stream", "search_results",
         "search_style", "citation_markers", "thinking_events", "thinking_style", "casing", "split_utf8",
         "heartbeat_ms", "enforce_single_stream", "error_style", "access_token_ttl_s", "open_accounts", "models",
+        "upload_delay_ms", "parse_delay_ms",
     }  # fmt: skip
 
 
@@ -54,6 +55,7 @@ def test_config_json_has_every_key() -> None:
         ({"kind": "busy", "times": 0}, "times"),
         ({"kind": "busy", "endpoint": "nowhere"}, "endpoint"),
         ({"kind": "stall", "endpoint": "refresh"}, "kind"),
+        ({"kind": "parse_failed", "endpoint": "upload"}, "kind"),
         ({"kind": "busy", "after_events": -1}, "after_events"),
         ({"kind": "rate_limited", "retry_after": "soon"}, "retry_after"),
         ({"kind": "busy", "user_id": 5}, "user_id"),

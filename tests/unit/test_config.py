@@ -91,6 +91,13 @@ def test_invalid_booleans(raw: str) -> None:
         ({"CONNECT_TIMEOUT_S": "0"}, "CONNECT_TIMEOUT_S"),
         ({"STREAM_IDLE_TIMEOUT_S": "-1"}, "STREAM_IDLE_TIMEOUT_S"),
         ({"TOKEN_DEFAULT_TTL_S": "0"}, "TOKEN_DEFAULT_TTL_S"),
+        ({"KIMI_UPLOAD_FLOW": "ftp"}, "KIMI_UPLOAD_FLOW"),
+        ({"KIMI_FILE_REF_STYLE": "inline"}, "KIMI_FILE_REF_STYLE"),
+        ({"MAX_ATTACHMENT_BYTES": "0"}, "MAX_ATTACHMENT_BYTES"),
+        ({"MAX_ATTACHMENTS": "-1"}, "MAX_ATTACHMENTS"),
+        ({"FILE_PARSE_TIMEOUT_S": "0"}, "FILE_PARSE_TIMEOUT_S"),
+        ({"ATTACHMENT_TRANSFER_TIMEOUT_S": "-5"}, "ATTACHMENT_TRANSFER_TIMEOUT_S"),
+        ({"ALLOW_LOOPBACK_FETCH": "maybe"}, "ALLOW_LOOPBACK_FETCH"),
     ],
 )
 def test_invalid_values(env: dict[str, str], name: str) -> None:

@@ -82,10 +82,15 @@ def one_message(message: dict[str, Any]) -> dict[str, Any]:
                 }
             ),
             "messages[0].content[1]",
-            "unsupported_content",
+            "invalid_attachment_url",
         ),
         (
             one_message({"role": "user", "content": [{"type": "file", "file": {}}]}),
+            "messages[0].content[0]",
+            "invalid_attachment",
+        ),
+        (
+            one_message({"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "data:,x"}}]}),
             "messages[0].content[0]",
             "unsupported_content",
         ),

@@ -19,7 +19,7 @@ from kimi_free_api.core.citations import Citations
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent, Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.limits import OutputLimit
-from kimi_free_api.core.request import ChatRequest
+from kimi_free_api.core.request import ChatRequest, Message
 from kimi_free_api.core.service import ChatRun
 from kimi_free_api.core.usage import Usage
 
@@ -75,6 +75,12 @@ class _Answer:
                 self.text.append(tail)
             self.reason = self.limit.reason or self.reason
         return tail
+
+    def remember(self, run: ChatRun, content: str) -> None:
+        """A complete answer can be continued next turn; a cut or filtered one would leave Kimi's chat and the
+        client's history out of step."""
+        if self.reason == "stop":
+            run.remember(Message(role="assistant", content=content))
 
     def usage(self, run: ChatRun) -> Usage:
         return Usage.estimate(run.prompt, "".join(self.text), "".join(self.reasoning))
@@ -217,6 +223,7 @@ async def _stream(
         tail = answer.finish()
         if tail:
             out.append(render.content(tail))
+        answer.remember(run, "".join(answer.text))
         out.append(render.finish(answer.reason))
         if chat.include_usage:
             out.append(render.usage(answer.usage(run)))
@@ -253,10 +260,12 @@ async def _complete(chat: ChatRequest, run: ChatRun) -> web.Response:
     except ContentFiltered:
         answer.reason = "content_filter"
     answer.finish()
+    content = "".join(answer.text) + answer.citations.sources()
+    answer.remember(run, content)
     thought = "".join(answer.reasoning)
     message: dict[str, object] = {
         "role": "assistant",
-        "content": "".join(answer.text) + answer.citations.sources(),
+        "content": content,
         "refusal": None,
         "annotations": [],
     }

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from kimi_free_api.core.files import FileService
 from kimi_free_api.core.ports import KimiUpstream
 from kimi_free_api.core.service import ChatService
 
@@ -40,6 +41,7 @@ SERVICE = web.AppKey("service", ChatService)
 UPSTREAM = web.AppKey("upstream", KimiUpstream)
 ACCESS = web.AppKey("access", Access)
 POOL = web.AppKey("pool", PoolView)
+FILES = web.AppKey("files", FileService)
 
 
 def service_of(request: web.Request) -> ChatService:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kimi_free_api.api import admin, chat, misc, models
+from kimi_free_api.api import admin, chat, files, misc, models
 from kimi_free_api.api.errors import add_common_headers, error_middleware
 
 # Clients are told to use a base URL ending in /v1, but people paste the bare host too.
@@ -19,6 +19,10 @@ def add_routes(app: web.Application) -> None:
         router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
         router.add_get(f"{prefix}/models", models.list_models)
         router.add_get(prefix + "/models/{model:.+}", models.get_model)
+        router.add_post(f"{prefix}/files", files.upload_file)
+        router.add_get(f"{prefix}/files", files.list_files)
+        router.add_get(prefix + "/files/{file_id}", files.retrieve_file)
+        router.add_delete(prefix + "/files/{file_id}", files.delete_file)
     router.add_post("/token/check", misc.token_check)
     router.add_get("/ping", misc.ping)
     router.add_get("/healthz", misc.healthz)

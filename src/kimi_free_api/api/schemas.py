@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kimi_free_api.api.parts import ATTACHMENT_PARTS, attachment_ref
 from kimi_free_api.core.errors import InvalidRequest
 from kimi_free_api.core.modelspec import DEFAULT_MODEL
-from kimi_free_api.core.request import ChatRequest, Message, Role, ToolCall
+from kimi_free_api.core.request import AttachmentRef, ChatRequest, Message, Role, ToolCall
 
 _ROLES: dict[str, Role] = {
     "system": "system",
@@ -35,34 +36,39 @@ def _optional(body: dict[str, Any], key: str, kind: type | tuple[type, ...], wha
     return value
 
 
-def _content_text(content: Any, where: str, role: Role) -> str:
+def _content(content: Any, where: str, role: Role) -> tuple[str, tuple[AttachmentRef, ...]]:
+    """The text of a message (text parts joined by newlines) and its attachments, each placed in the text."""
     if isinstance(content, str):
-        return content
+        return content, ()
     if content is None:
         if role in ("assistant", "tool"):
-            return ""
+            return "", ()
         raise _fail(f"`{where}` must not be null for a {role} message.", where, "invalid_type")
     if not isinstance(content, list):
         raise _fail(f"`{where}` must be a string or an array of content parts.", where, "invalid_type")
     texts: list[str] = []
+    attachments: list[AttachmentRef] = []
+    length = 0  # of "\n".join(texts)
     for index, part in enumerate(content):
         at = f"{where}[{index}]"
         if not isinstance(part, dict):
             raise _fail(f"`{at}` must be an object with a `type`.", at, "invalid_type")
         kind = part.get("type")
-        if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind == "refusal" and role == "assistant" and isinstance(part.get("refusal"), str):
-            texts.append(part["refusal"])
-        elif kind in ("image_url", "file", "input_audio"):
+        text = part.get("text") if kind == "text" else part.get("refusal") if kind == "refusal" else None
+        if isinstance(text, str) and (kind == "text" or role == "assistant"):
+            length += len(text) + (1 if texts else 0)
+            texts.append(text)
+        elif kind in ATTACHMENT_PARTS and role == "user":
+            attachments.append(attachment_ref(part, at, length))
+        elif kind in (*ATTACHMENT_PARTS, "input_audio"):
             raise _fail(
-                f"`{at}` is a `{kind}` part; this server does not accept attachments yet.",
+                f"`{at}` is a `{kind}` part; attachments are accepted in user messages only, and audio not at all.",
                 at,
                 "unsupported_content",
             )
         else:
             raise _fail(f"`{at}` has an unsupported content part type {kind!r}.", at, "unsupported_content")
-    return "\n".join(texts)
+    return "\n".join(texts), tuple(attachments)
 
 
 def _tool_calls(value: Any, where: str) -> tuple[ToolCall, ...]:
@@ -98,9 +104,11 @@ def _message(raw: Any, index: int) -> Message:
     if name is not None and not isinstance(name, str):
         raise _fail(f"`{where}.name` must be a string.", f"{where}.name", "invalid_type")
     tool_call_id = raw.get("tool_call_id")
+    content, attachments = _content(raw.get("content"), f"{where}.content", role)
     return Message(
         role=role,
-        content=_content_text(raw.get("content"), f"{where}.content", role),
+        content=content,
+        attachments=attachments,
         name=name or None,
         tool_calls=_tool_calls(raw.get("tool_calls"), f"{where}.tool_calls") if role == "assistant" else (),
         tool_call_id=tool_call_id if isinstance(tool_call_id, str) else None,
@@ -173,7 +181,7 @@ def parse_chat_request(body: Any, tokens: tuple[str, ...]) -> ChatRequest:
     if not raw_messages:
         raise _fail("`messages` must contain at least one message.", "messages", "empty_array")
     messages = tuple(_message(raw, index) for index, raw in enumerate(raw_messages))
-    if not any(m.content.strip() or m.tool_calls for m in messages):
+    if not any(m.content.strip() or m.tool_calls or m.attachments for m in messages):
         raise _fail("Every message is empty: there is nothing to send to Kimi.", "messages")
     stream = bool(_optional(body, "stream", bool, "a boolean"))
     options = _optional(body, "stream_options", dict, "an object") or {}

@@ -21,6 +21,10 @@ class UpstreamChat:
     agent_id: str = ""
     scenario: str = ""
     agent_mode: str = ""
+    # Kimi's ids of the files attached to this turn, uploaded beforehand (core/attachments.py).
+    files: tuple[str, ...] = ()
+    # When continuing a chat: the assistant message this turn answers (Kimi's `parent_id`).
+    parent_id: str = ""
 
 
 # Called synchronously for every batch of events in push mode; answering False stops the stream.
@@ -84,13 +88,58 @@ WaitHook = Callable[[], Awaitable[None]]
 
 class AccountPool(Protocol):
     async def acquire(
-        self, tokens: tuple[str, ...], exclude: frozenset[str], wait_s: float, on_wait: WaitHook | None
+        self,
+        tokens: tuple[str, ...],
+        exclude: frozenset[str],
+        wait_s: float,
+        on_wait: WaitHook | None,
+        only: str = "",
     ) -> Lease:
         """An account for one answer: among the client's Kimi `tokens`, or the server's accounts when empty.
 
-        Waits up to `wait_s` for one to be free; raises `RateLimited` (with retry_after) when none frees up in time,
+        `only` pins the request to one account (the owner of a chat being continued). Waits up to `wait_s` for one
+        to be free; raises `RateLimited` (with retry_after) when none frees up in time,
         `Unauthorized` when none is usable at all.
         """
+        ...
+
+
+@dataclass(slots=True)
+class Conversation:
+    """A Kimi chat this gateway keeps: who owns it, where it continues, and when it is deleted if left idle."""
+
+    chat_id: str
+    account_id: str
+    # Kept so the chat can be deleted later, also after a restart; the store is private to the server (0600).
+    token: str
+    # The last assistant message: the next turn's parent.
+    message_id: str = ""
+    # The history key that continues this chat ("" while an answer is still being written).
+    key: str = ""
+    expires_at: float = 0.0
+    # The process writing an answer into it right now; an orphan if that process is gone.
+    writer: str = ""
+
+
+class ConversationStore(Protocol):
+    """The conversation map and the cleanup queue, shared by every gateway instance that uses the same store."""
+
+    async def put(self, conversation: Conversation) -> None:
+        """Records (or replaces) the conversation of `conversation.chat_id`, indexed by its key when it has one."""
+        ...
+
+    async def by_key(self, key: str) -> Conversation | None: ...
+
+    async def by_chat(self, chat_id: str) -> Conversation | None: ...
+
+    async def remove(self, chat_id: str) -> None: ...
+
+    async def live_instances(self, instance: str, ttl_s: float) -> frozenset[str]:
+        """Announces `instance` as alive for `ttl_s`; answers every instance alive now."""
+        ...
+
+    async def due(self, now: float, live_writers: frozenset[str], limit: int) -> list[Conversation]:
+        """Chats to delete: idle past their expiry, or still marked as being written by a process that is gone."""
         ...
 
 

@@ -16,12 +16,27 @@ class ToolCall:
 
 
 @dataclass(slots=True, frozen=True)
+class AttachmentRef:
+    """An attachment part of a user message: where its bytes are, and where in the message it sat."""
+
+    # "url": an http(s) or data: URL; "base64": bare base64 file data; "file_id": an id from POST /v1/files.
+    kind: Literal["url", "base64", "file_id"]
+    value: str
+    filename: str | None = None
+    # The part's place in the request, e.g. "messages[0].content[1]", for error messages.
+    param: str = ""
+    # Where the part sat in the message's `content` (a character offset), so the transcript keeps the order.
+    offset: int = 0
+
+
+@dataclass(slots=True, frozen=True)
 class Message:
     role: Role
     content: str
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)

@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from kimi_free_api.core.attachments import Attachments, PreparedTurn
 from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.catalog import ModelCatalog
+from kimi_free_api.core.continuity import reply_key, resumption_points
 from kimi_free_api.core.errors import (
     ChatNotFound,
     GatewayError,
@@ -27,6 +29,8 @@ from kimi_free_api.core.modelspec import ModelSpec, resolve_model
 from kimi_free_api.core.ports import (
     AccountPool,
     BatchSink,
+    Conversation,
+    ConversationStore,
     KimiUpstream,
     Lease,
     UpstreamChat,
@@ -34,7 +38,7 @@ from kimi_free_api.core.ports import (
     WaitHook,
 )
 from kimi_free_api.core.prompt import build_prompt, unanswered_tail
-from kimi_free_api.core.request import ChatRequest
+from kimi_free_api.core.request import ChatRequest, Message
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +58,21 @@ def chat_id_in(conversation_id: str | None) -> str:
 class ChatRun:
     """One upstream answer in progress. Read it with `batches()` or `relay()`; always `close()` it."""
 
-    def __init__(self, service: ChatService, lease: Lease, spec: ModelSpec, prompt: str, keep: bool) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        lease: Lease,
+        spec: ModelSpec,
+        prompt: str,
+        keep: bool,
+        *,
+        history: tuple[Message, ...] = (),
+    ) -> None:
         self._service = service
         self._lease = lease
         self._token = lease.token
+        self._history = history
+        self._reply_key = ""
         self.spec = spec
         self.prompt = prompt
         self.keep = keep
@@ -81,6 +96,7 @@ class ChatRun:
         try:
             await self._waiting(self._opening, on_wait)
             self._opening = None
+            await self._mark_writing()
             stream = self._stream
             assert stream is not None
             while not any(isinstance(event, _CONTENT_EVENTS) for batch in self._head[-1:] for event in batch):
@@ -105,6 +121,18 @@ class ChatRun:
                 return step.result()
             assert on_wait is not None
             await on_wait()
+
+    async def _mark_writing(self) -> None:
+        """Records the chat before the answer is written into it: if this process dies meanwhile, the next one
+        (or another instance) finds it and deletes it."""
+        if self._stream is not None and self._stream.chat_id:
+            await self._service.conversations.put(
+                Conversation(self._stream.chat_id, self._lease.account_id, self._token, writer=self._service.instance)
+            )
+
+    def remember(self, reply: Message) -> None:
+        """The answer reached the client whole: a later request repeating history + this reply continues here."""
+        self._reply_key = reply_key(self._history, reply)
 
     async def _start(self, request: UpstreamChat) -> None:
         self._stream = stream = await self._service.upstream.chat(self._token, request)
@@ -192,14 +220,27 @@ class ChatRun:
             )
 
     async def _cleanup(self, chat_id: str, message_id: str, completed: bool) -> None:
-        upstream = self._service.upstream
+        service = self._service
         if not completed:
             try:
-                await upstream.cancel_chat(self._token, chat_id, message_id)
+                await service.upstream.cancel_chat(self._token, chat_id, message_id)
             except GatewayError as exc:
                 log.warning("could not cancel upstream chat %s: %s", chat_id, exc.message)
-        if not self.keep:
-            await upstream.delete_chat(self._token, chat_id)
+        kept = Conversation(chat_id, self._lease.account_id, self._token, message_id, self._reply_key)
+        if self.keep:
+            kept.expires_at = float("inf")  # the client holds its id (conversation_id): never deleted by us
+        elif completed and self._reply_key and service.conversation_ttl_s > 0:
+            kept.expires_at = time.time() + service.conversation_ttl_s
+        else:
+            try:
+                await service.upstream.delete_chat(self._token, chat_id)
+            except GatewayError as exc:
+                log.warning("could not delete chat %s now (%s); the sweeper retries", chat_id, exc.message)
+                kept.expires_at = time.time()
+            else:
+                await service.conversations.remove(chat_id)
+                return
+        await service.conversations.put(kept)
 
 
 @dataclass(slots=True, frozen=True)
@@ -228,7 +269,11 @@ class ChatService:
         catalog: ModelCatalog,
         background: BackgroundTasks,
         pool: AccountPool,
+        conversations: ConversationStore,
         *,
+        attachments: Attachments,
+        instance: str = "",
+        conversation_ttl_s: float = 0.0,
         auto_delete: bool = True,
         open_grace_s: float = 15.0,
         failover: FailoverPolicy | None = None,
@@ -237,6 +282,10 @@ class ChatService:
         self.keepalive_s = keepalive_s
         self.upstream = upstream
         self.pool = pool
+        self.attachments = attachments
+        self.conversations = conversations
+        self.instance = instance
+        self.conversation_ttl_s = conversation_ttl_s if auto_delete else 0.0
         self.failover = failover or FailoverPolicy()
         self.open_grace_s = open_grace_s
         self.catalog = catalog
@@ -256,10 +305,46 @@ class ChatService:
         return resolve_model(request.model, catalog, use_search=request.use_search, thinking=request.thinking)
 
     async def start(self, request: ChatRequest, on_wait: WaitHook | None = None) -> ChatRun:
+        """Starts the answer: in the Kimi chat it continues when there is one, else in a new chat."""
+        plan = await self._plan(request)
+        if plan.pinned is not None:
+            try:
+                return await self._begin(request, plan, on_wait)
+            except GatewayError as error:
+                if request.conversation_id is not None or not _resumable(error):
+                    raise
+                # The automatic continuation is a shortcut: when it is not available, send the whole history.
+                log.info("could not continue chat %s (%s); sending the whole history", plan.chat_id, error.code)
+                if isinstance(error, ChatNotFound):
+                    await self.conversations.remove(plan.chat_id)
+                plan = _Plan(request.messages)
+        return await self._begin(request, plan, on_wait)
+
+    async def _plan(self, request: ChatRequest) -> _Plan:
+        explicit = chat_id_in(request.conversation_id)
+        if explicit:
+            owner = await self.conversations.by_chat(explicit)
+            return _Plan(tuple(unanswered_tail(request.messages)) or request.messages[-1:], explicit, owner)
+        if self.conversation_ttl_s > 0:
+            now = time.time()
+            for point in resumption_points(request.messages):
+                found = await self.conversations.by_key(point.key)
+                if found is not None and not found.writer and found.expires_at > now:
+                    return _Plan(point.new_messages, found.chat_id, found)
+        return _Plan(request.messages)
+
+    async def _begin(self, request: ChatRequest, plan: _Plan, on_wait: WaitHook | None) -> ChatRun:
+        """The attachments of the messages sent are loaded first and released once Kimi has them (a continued
+        chat sends, and so uploads, only the messages Kimi has not seen)."""
+        async with self.attachments.prepare(plan.messages, request.tokens) as turn:
+            return await self._start(request, turn, plan, on_wait)
+
+    async def _start(self, request: ChatRequest, turn: PreparedTurn, plan: _Plan, on_wait: WaitHook | None) -> ChatRun:
         """Starts the answer on a free account; before any output, failures move on to another account."""
-        chat_id = chat_id_in(request.conversation_id)
-        messages = unanswered_tail(request.messages) if chat_id else request.messages
-        prompt = build_prompt(messages or request.messages[-1:])
+        chat_id = plan.chat_id
+        pinned = plan.pinned.account_id if plan.pinned is not None else ""
+        parent_id = plan.pinned.message_id if plan.pinned is not None else ""
+        prompt = build_prompt(turn.messages)
         keep = request.conversation_id is not None or not self.auto_delete
         policy = self.failover
         loop = asyncio.get_running_loop()
@@ -270,7 +355,7 @@ class ChatService:
         for attempt in range(policy.attempts):
             try:
                 lease = await self.pool.acquire(
-                    request.tokens, frozenset(excluded), max(0.0, deadline - loop.time()), on_wait
+                    turn.tokens, frozenset(excluded), max(0.0, deadline - loop.time()), on_wait, only=pinned
                 )
             except GatewayError:
                 if last_error is not None:
@@ -280,8 +365,9 @@ class ChatService:
             try:
                 if spec is None:
                     spec = await self.resolve_model(request, lease.token)
-                run = ChatRun(self, lease, spec, prompt, keep)
-                await run.open(_upstream_chat(prompt, chat_id, spec), on_wait)
+                files = await turn.kimi_files(lease.token)
+                run = ChatRun(self, lease, spec, prompt, keep, history=request.messages)
+                await run.open(_upstream_chat(prompt, chat_id, spec, files, parent_id), on_wait)
             except GatewayError as error:
                 lease.failed(error)
                 if run is None:
@@ -305,7 +391,22 @@ class ChatService:
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
 
-def _upstream_chat(prompt: str, chat_id: str, spec: ModelSpec) -> UpstreamChat:
+@dataclass(slots=True, frozen=True)
+class _Plan:
+    """What to send: the whole history in a new chat, or the new messages in a chat Kimi already holds."""
+
+    messages: tuple[Message, ...]
+    chat_id: str = ""
+    # The stored conversation being continued: its account must answer.
+    pinned: Conversation | None = None
+
+
+def _resumable(error: GatewayError) -> bool:
+    """Failures of a continuation that a fresh chat on any account can get past."""
+    return isinstance(error, ChatNotFound | Unauthorized | RateLimited | UpstreamError)
+
+
+def _upstream_chat(prompt: str, chat_id: str, spec: ModelSpec, files: tuple[str, ...], parent_id: str) -> UpstreamChat:
     return UpstreamChat(
         prompt=prompt,
         chat_id=chat_id,
@@ -315,4 +416,6 @@ def _upstream_chat(prompt: str, chat_id: str, spec: ModelSpec) -> UpstreamChat:
         agent_id=spec.agent_id,
         scenario=spec.scenario,
         agent_mode=spec.agent_mode,
+        files=files,
+        parent_id=parent_id,
     )

@@ -1,14 +1,15 @@
 """Deterministic replies: the same prompt and settings always give the same text, so tests can predict it.
 
-An answer starts with `Echo: ` and the first 80 characters of the prompt (proof that the prompt arrived), then
-words picked by sha256 of the prompt, always including CJK and an emoji so UTF-8 handling gets exercised.
+An answer starts with `Echo: ` and the first 80 characters of the prompt (proof that the prompt arrived), then one
+line per attached file with its name, size and sha256 (proof that the bytes arrived intact), then words picked by
+sha256 of the prompt, always including CJK and an emoji so UTF-8 handling gets exercised.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from kimi_free_api.emulator.config import EmulatorConfig
@@ -21,6 +22,19 @@ _LATIN = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hote
 _VOCABULARY = _LATIN + _CJK + _EMOJI
 _SENTENCE_WORDS = 6
 _HOSTS = ("example.com", "example.org", "example.net")
+
+
+@dataclass(frozen=True)
+class AttachedFile:
+    """A file the Chat request referred to, as the emulator received it."""
+
+    name: str
+    size: int
+    sha256: str
+
+    @property
+    def line(self) -> str:
+        return f"File: {self.name} ({self.size} bytes, sha256 {self.sha256[:16]})\n"
 
 
 @dataclass(frozen=True)
@@ -61,15 +75,21 @@ def split_evenly(text: str, pieces: int) -> list[str]:
     return [text[i * size // pieces : (i + 1) * size // pieces] for i in range(pieces)]
 
 
-def expected_answer(prompt: str, config: EmulatorConfig, *, search: bool = False) -> str:
-    """The whole answer text for `prompt`; `search` is whether the request turned web search on."""
+def expected_answer(
+    prompt: str, config: EmulatorConfig, *, search: bool = False, files: Sequence[AttachedFile] = ()
+) -> str:
+    """The whole answer text for `prompt`; `search` is whether the request turned web search on, `files` what it
+    attached, in order."""
     citations = config.search_results if search and config.citation_markers else 0
-    return f"Echo: {prompt[:ECHO_CHARS]}\n" + _prose("answer\n" + prompt, config.event_count, citations)
+    head = f"Echo: {prompt[:ECHO_CHARS]}\n" + "".join(file.line for file in files)
+    return head + _prose("answer\n" + prompt, config.event_count, citations)
 
 
-def answer_deltas(prompt: str, config: EmulatorConfig, *, search: bool = False) -> list[str]:
+def answer_deltas(
+    prompt: str, config: EmulatorConfig, *, search: bool = False, files: Sequence[AttachedFile] = ()
+) -> list[str]:
     """The answer cut into exactly `event_count` pieces, one per `block.text.content` frame."""
-    return split_evenly(expected_answer(prompt, config, search=search), config.event_count)
+    return split_evenly(expected_answer(prompt, config, search=search, files=files), config.event_count)
 
 
 def expected_thinking(prompt: str, config: EmulatorConfig) -> str:

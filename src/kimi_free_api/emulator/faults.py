@@ -43,7 +43,9 @@ _STREAM_ERRORS = {
 }
 # Connection-level misbehaviour inside a started Chat stream.
 _STREAM_CUTS = ("disconnect", "stall")
-FAULT_KINDS = (*_REFUSALS, "bad_gateway", *_STREAM_ERRORS, *_STREAM_CUTS)
+# The files a parse call asks about are reported as failed to parse (endpoint `parse` only).
+PARSE_FAILED = "parse_failed"
+FAULT_KINDS = (*_REFUSALS, "bad_gateway", *_STREAM_ERRORS, *_STREAM_CUTS, PARSE_FAILED)
 IN_STREAM_KINDS = frozenset((*_STREAM_ERRORS, *_STREAM_CUTS))
 DEFAULT_RATE_LIMIT_RETRY_S = 1
 
@@ -69,6 +71,8 @@ class Fault:
             require_int("retry_after", self.retry_after)
         if self.endpoint != "chat" and self.kind in IN_STREAM_KINDS:
             raise InvalidSetting("kind", f"`{self.kind}` happens inside a Chat stream; endpoint must be chat")
+        if self.kind == PARSE_FAILED and self.endpoint != "parse":
+            raise InvalidSetting("kind", f"`{PARSE_FAILED}` happens when a file is parsed; endpoint must be parse")
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Fault:

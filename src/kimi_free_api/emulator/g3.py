@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from kimi_free_api.emulator import frames
-from kimi_free_api.emulator.casing import pick, snake_keys
+from kimi_free_api.emulator.casing import pick
 from kimi_free_api.emulator.errors import (
     CHAT_NOT_FOUND,
     STREAM_BUSY,
@@ -17,6 +17,7 @@ from kimi_free_api.emulator.errors import (
     json_response,
 )
 from kimi_free_api.emulator.faults import IN_STREAM_KINDS
+from kimi_free_api.emulator.files import attached_files
 from kimi_free_api.emulator.framing import FramingError, parse_request
 from kimi_free_api.emulator.ids import new_id
 from kimi_free_api.emulator.runtime import Runtime, bearer, read_json_object
@@ -48,9 +49,6 @@ class G3Routes:
             web.post(SUBSCRIPTION, self._unary("subscription", self._subscription)),
         ]
 
-    def _cased(self, body: dict[str, Any]) -> Any:
-        return snake_keys(body) if self._runtime.config.casing == "snake" else body
-
     # The server-streaming Chat call
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
@@ -63,6 +61,7 @@ class G3Routes:
             if fault is not None and fault.kind not in IN_STREAM_KINDS:
                 raise fault.refusal()
             turn = Turn.parse(body)
+            files = attached_files(runtime, turn.file_ids, user_id)
             chat = self._lookup(turn.chat_id, user_id) if turn.chat_id else None
             if runtime.config.enforce_single_stream and runtime.state.active_streams.get(user_id):
                 raise STREAM_BUSY.error()
@@ -71,7 +70,8 @@ class G3Routes:
         if chat is None:
             chat = Chat(new_id(), user_id)
             runtime.state.chats[chat.id] = chat
-        return await ChatStream(request, runtime, user_id=user_id, chat=chat, turn=turn, fault=fault).run()
+        stream = ChatStream(request, runtime, user_id=user_id, chat=chat, turn=turn, fault=fault, files=files)
+        return await stream.run()
 
     async def _envelope(self, request: web.Request) -> dict[str, Any]:
         if request.content_type != CONNECT_JSON:
@@ -105,7 +105,7 @@ class G3Routes:
                 result = answer(user_id, await read_json_object(request))
             except ConnectError as exc:
                 return exc.response()
-            return json_response(200, self._cased(result))
+            return json_response(200, runtime.cased(result))
 
         return handle
 

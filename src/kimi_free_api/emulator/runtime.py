@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from kimi_free_api.emulator.casing import snake_keys
 from kimi_free_api.emulator.config import EmulatorConfig
 from kimi_free_api.emulator.errors import UNAUTHENTICATED, invalid_argument
 from kimi_free_api.emulator.faults import FaultBook
@@ -40,6 +42,7 @@ class Runtime:
         self.state = State()
         self.faults = FaultBook()
         self.tokens = TokenMint()
+        self.storage_key = secrets.token_bytes(32)  # signs presigned upload URLs
         self.closing = asyncio.Event()  # set by Emulator.stop so held-open streams let go
 
     def reset(self) -> None:
@@ -82,6 +85,10 @@ class Runtime:
 
     def user_for_refresh(self, token: str) -> str | None:
         return self._owner(token, "refresh")
+
+    def cased(self, body: dict[str, Any]) -> Any:
+        """A unary `/apiv2` answer in the configured casing."""
+        return snake_keys(body) if self.config.casing == "snake" else body
 
     def check_fault(self, endpoint: str, user_id: str | None) -> None:
         fault = self.faults.take(endpoint, user_id)

@@ -10,6 +10,7 @@ from kimi_free_api.emulator.auth import AuthRoutes
 from kimi_free_api.emulator.config import EmulatorConfig
 from kimi_free_api.emulator.control import ControlRoutes
 from kimi_free_api.emulator.faults import Fault
+from kimi_free_api.emulator.files import FileRoutes
 from kimi_free_api.emulator.g3 import G3Routes
 from kimi_free_api.emulator.runtime import Runtime
 from kimi_free_api.emulator.state import Account, State
@@ -28,7 +29,7 @@ class Emulator:
     def make_app(self) -> web.Application:
         """The emulator as an application, to serve with any aiohttp runner; all of them share this state."""
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        for routes in (AuthRoutes, G3Routes, ControlRoutes):
+        for routes in (AuthRoutes, G3Routes, FileRoutes, ControlRoutes):
             app.add_routes(routes(self._runtime).routes())
         return app
 

@@ -7,7 +7,20 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-ENDPOINTS = ("refresh", "chat", "delete", "cancel", "models", "subscription", "list_chats")
+ENDPOINTS = (
+    "refresh",
+    "chat",
+    "delete",
+    "cancel",
+    "models",
+    "subscription",
+    "list_chats",
+    # file uploads: pre-signing, the bytes (presigned PUT or direct multipart), registration, parse polling
+    "presign",
+    "upload",
+    "register",
+    "parse",
+)
 MAX_RECORDED_REQUESTS = 10_000  # a long benchmark must not grow memory without bound
 
 
@@ -47,6 +60,51 @@ class Message:
 
 
 @dataclass
+class StoredObject:
+    """What a presigned upload URL is for, and what arrived there (only the size and hash are kept)."""
+
+    name: str
+    owner: str
+    file_id: str
+    filename: str
+    size: int = 0
+    sha256: str = ""
+    uploaded: bool = False
+
+
+@dataclass
+class UploadedFile:
+    """A file Kimi knows: parsed once `parse_due` (a loop-independent wall-clock time) has passed."""
+
+    id: str
+    owner: str
+    name: str
+    size: int
+    sha256: str
+    kind: str  # "image" or "file"
+    content_type: str
+    parse_due: float
+    failed: bool = False
+    created: float = field(default_factory=time.time)
+
+    @property
+    def parsed(self) -> bool:
+        return not self.failed and time.time() >= self.parse_due
+
+    def to_json(self) -> dict[str, Any]:
+        status = "failed" if self.failed else "parsed" if self.parsed else "parsing"
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "name": self.name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "kind": self.kind,
+            "status": status,
+        }
+
+
+@dataclass
 class Generation:
     """A reply being streamed; CancelChat flips `cancelled` and the stream notices before its next frame."""
 
@@ -82,6 +140,10 @@ class State:
         self.deleted = 0
         self.disconnects = 0
         self.refreshes = 0
+        self.files: dict[str, UploadedFile] = {}
+        self.objects: dict[str, StoredObject] = {}
+        # presigned uploads refused because they carried Kimi credentials (Authorization or Cookie)
+        self.storage_rejections = 0
         self.chat_requests: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED_REQUESTS)
 
     @property
@@ -117,6 +179,8 @@ class State:
             "deleted": self.deleted,
             "disconnects": self.disconnects,
             "refreshes": self.refreshes,
+            "files": [file.to_json() for file in self.files.values()],
+            "storage_rejections": self.storage_rejections,
         }
 
     def __getitem__(self, key: str) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from kimi_free_api.emulator import frames
-from kimi_free_api.emulator.answers import answer_deltas, search_hits, thinking_deltas
+from kimi_free_api.emulator.answers import AttachedFile, answer_deltas, search_hits, thinking_deltas
 from kimi_free_api.emulator.casing import snake_keys
 from kimi_free_api.emulator.faults import Fault
 from kimi_free_api.emulator.framing import end_stream, frame, utf8_cuts
@@ -50,6 +50,7 @@ class ChatStream:
         chat: Chat,
         turn: Turn,
         fault: Fault | None,
+        files: tuple[AttachedFile, ...] = (),
     ) -> None:
         self._request = request
         self._runtime = runtime
@@ -64,7 +65,7 @@ class ChatStream:
         self._loop = asyncio.get_running_loop()
         self._due = self._loop.time()
         self._blocks = 0
-        self._answer = answer_deltas(turn.prompt, self._config, search=turn.search)
+        self._answer = answer_deltas(turn.prompt, self._config, search=turn.search, files=files)
         self._answered = 0
         parent = turn.parent_id or (chat.messages[-1].id if chat.messages else "")
         self._question = Message(new_id(), "user", turn.prompt, parent, frames.COMPLETED)

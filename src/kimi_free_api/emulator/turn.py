@@ -26,6 +26,8 @@ class Turn:
     scenario: str
     search: bool
     thinking: bool
+    # Attached files: `message.blocks[].file.id` entries, or a top-level `refs` list of ids.
+    file_ids: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> Turn:
@@ -44,6 +46,10 @@ class Turn:
             raise invalid_argument("the message has no text (`message.blocks[].text.content`)")
         tools = body.get("tools")
         options = body.get("options")
+        blocks = [block.get("file") for block in message["blocks"] if isinstance(block, dict)]
+        refs = body.get("refs")
+        file_ids = [file["id"] for file in blocks if isinstance(file, dict) and isinstance(file.get("id"), str)]
+        file_ids += [ref for ref in refs if isinstance(ref, str)] if isinstance(refs, list) else []
         return cls(
             prompt=prompt,
             chat_id=_optional_str(body, "chat_id"),
@@ -52,4 +58,5 @@ class Turn:
             search=isinstance(tools, list)
             and any(isinstance(tool, dict) and tool.get("type") == "TOOL_TYPE_SEARCH" for tool in tools),
             thinking=isinstance(options, dict) and bool(options.get("thinking")),
+            file_ids=tuple(file_ids),
         )

@@ -34,9 +34,8 @@ async def probe_once(
         try:
             if account.dead:
                 if await check(account.token):
-                    account.revive()
+                    scheduler.revive(account)
                     log.info("account %s answers again; back in the pool", account.id)
-                    scheduler.notify()
             elif account.kind == "server":
                 # Refresh now what would expire before the next round, instead of during a request.
                 await keep_fresh(account.token, interval_s)

@@ -11,16 +11,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from kimi_free_api.core.errors import GatewayError, RateLimited, Unauthorized, UpstreamUnavailable
+from kimi_free_api.core.errors import ChatNotFound, GatewayError, RateLimited, Unauthorized, UpstreamUnavailable
 from kimi_free_api.core.ports import WaitHook
 from kimi_free_api.pool.accounts import Account, CooldownPolicy, account_id
 
 # Client-sent tokens not used for this long are forgotten (their health included).
 _CLIENT_ACCOUNT_TTL_S = 24 * 3600
+# Slots taken in a shared store expire unless renewed, so a crashed instance frees its accounts by itself.
+_LEASE_S = 60.0
+# Other instances' releases are not announced: a waiting request looks again this often.
+_SHARED_POLL_S = 0.1
+
+
+class SharedAccounts(Protocol):
+    """The half of the pool's state that several gateway instances share (state/redis.py)."""
+
+    async def claim(self, account_id: str, cap: int, lease_id: str, lease_s: float, spacing_s: float) -> bool: ...
+
+    async def renew(self, account_id: str, lease_id: str, lease_s: float) -> None: ...
+
+    async def release(self, account_id: str, lease_id: str) -> None: ...
+
+    async def cool(self, account_id: str, until_s: float) -> None: ...
+
+    async def kill(self, account_id: str) -> None: ...
+
+    async def revive(self, account_id: str) -> None: ...
+
+    async def health(self, account_ids: list[str]) -> dict[str, tuple[float, bool]]: ...
 
 
 @dataclass(slots=True)
@@ -32,12 +57,13 @@ class PoolSettings:
 
 
 class _Lease:
-    __slots__ = ("_account", "_pool", "_released")
+    __slots__ = ("_account", "_pool", "_released", "id")
 
-    def __init__(self, pool: Scheduler, account: Account) -> None:
+    def __init__(self, pool: Scheduler, account: Account, lease_id: str) -> None:
         self._pool = pool
         self._account = account
         self._released = False
+        self.id = lease_id
 
     @property
     def token(self) -> str:
@@ -51,23 +77,30 @@ class _Lease:
         self._account.record_success()
 
     def failed(self, error: GatewayError) -> None:
-        self._account.record_failure(error, asyncio.get_running_loop().time(), self._pool.settings.policy)
+        now = asyncio.get_running_loop().time()
+        self._account.record_failure(error, now, self._pool.settings.policy)
+        self._pool.share_health(self._account, now)
         self._pool.notify()
 
     def release(self) -> None:
         if not self._released:
             self._released = True
             self._account.in_flight -= 1
+            self._pool.returned(self)
             self._pool.notify()
 
 
 class Scheduler:
-    def __init__(self, settings: PoolSettings) -> None:
+    def __init__(self, settings: PoolSettings, shared: SharedAccounts | None = None) -> None:
         self.settings = settings
+        self._shared = shared
         self._accounts: dict[str, Account] = {}
         self._server: list[Account] = []
         self._ties = itertools.count()
         self._changed = asyncio.Event()
+        self._held: dict[str, _Lease] = {}
+        self._chores: set[asyncio.Task[None]] = set()
+        self._renewer: asyncio.Task[None] | None = None
 
     # --- membership ---
 
@@ -118,16 +151,87 @@ class Scheduler:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _pick(self, ready: list[Account]) -> Account:
-        fewest = min(a.in_flight for a in ready)
-        tied = [a for a in ready if a.in_flight == fewest]
-        return tied[next(self._ties) % len(tied)]
+    def _order(self, ready: list[Account]) -> list[Account]:
+        """Fewest in flight first; among equals, rotating, so idle accounts take turns."""
+        if not ready:
+            return []
+        turn = next(self._ties)
+        ranked = sorted(ready, key=lambda a: a.in_flight)
+        fewest = [a for a in ranked if a.in_flight == ranked[0].in_flight]
+        rotated = fewest[turn % len(fewest) :] + fewest[: turn % len(fewest)]
+        return rotated + ranked[len(fewest) :]
+
+    async def _claim(self, account: Account) -> _Lease | None:
+        lease_id = uuid.uuid4().hex
+        if self._shared is not None:
+            claimed = await self._shared.claim(
+                account.id, account.cap, lease_id, _LEASE_S, self.settings.min_interval_s
+            )
+            if not claimed:
+                return None
+        lease = _Lease(self, account, lease_id)
+        self._held[lease_id] = lease
+        if self._shared is not None and (self._renewer is None or self._renewer.done()):
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_leases(), name="lease-renewer")
+        return lease
+
+    def returned(self, lease: _Lease) -> None:
+        self._held.pop(lease.id, None)
+        if self._shared is not None:
+            self._chore(self._shared.release(lease.account_id, lease.id))
+
+    def share_health(self, account: Account, now: float) -> None:
+        if self._shared is None:
+            return
+        if account.dead:
+            self._chore(self._shared.kill(account.id))
+        elif account.cooldown_until > now:
+            self._chore(self._shared.cool(account.id, account.cooldown_until - now))
+
+    def revive(self, account: Account) -> None:
+        account.revive()
+        if self._shared is not None:
+            self._chore(self._shared.revive(account.id))
+        self.notify()
+
+    def _chore(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _renew_leases(self) -> None:
+        assert self._shared is not None
+        while self._held:
+            await asyncio.sleep(_LEASE_S / 3)
+            for lease in list(self._held.values()):
+                await self._shared.renew(lease.account_id, lease.id, _LEASE_S)
+
+    async def _sync(self, accounts: list[Account], now: float) -> None:
+        """Takes in what other instances learnt about these accounts (cooldowns, dead tokens)."""
+        assert self._shared is not None
+        for name, (cooling_s, dead) in (await self._shared.health([a.id for a in accounts])).items():
+            account = self._accounts.get(name)
+            if account is not None:
+                # Only bad news is taken over: this instance's own prober brings an account back.
+                account.dead = account.dead or dead
+                account.cooldown_until = max(account.cooldown_until, now + cooling_s)
 
     async def acquire(
-        self, tokens: tuple[str, ...], exclude: frozenset[str], wait_s: float, on_wait: WaitHook | None
+        self,
+        tokens: tuple[str, ...],
+        exclude: frozenset[str],
+        wait_s: float,
+        on_wait: WaitHook | None,
+        only: str = "",
     ) -> _Lease:
         loop = asyncio.get_running_loop()
         candidates = self._candidates(tokens)
+        if only:
+            candidates = [a for a in candidates if a.id == only]
+            if not candidates:
+                raise ChatNotFound(
+                    "The conversation belongs to a Kimi account this request may not use.", param="conversation_id"
+                )
         if not candidates:
             raise UpstreamUnavailable(
                 "No Kimi account is configured on this server (KIMI_TOKENS or `kimi-free-api accounts add`)."
@@ -136,6 +240,8 @@ class Scheduler:
         keepalive_at = loop.time() + self.settings.keepalive_s
         while True:
             now = loop.time()
+            if self._shared is not None:
+                await self._sync(candidates, now)
             usable = [a for a in candidates if not a.dead and a.id not in exclude]
             if not usable:
                 raise _nothing_usable(candidates, tokens)
@@ -146,13 +252,16 @@ class Scheduler:
                 and a.in_flight < a.cap
                 and now - a.last_start >= self.settings.min_interval_s
             ]
-            if ready:
-                account = self._pick(ready)
-                account.in_flight += 1
-                account.last_start = now
-                account.last_used = time.time()
-                return _Lease(self, account)
+            for account in self._order(ready):
+                lease = await self._claim(account)
+                if lease is not None:
+                    account.in_flight += 1
+                    account.last_start = loop.time()
+                    account.last_used = time.time()
+                    return lease
             soonest = _soonest_change(usable, now, self.settings.min_interval_s)
+            if self._shared is not None:
+                soonest = min(soonest or math.inf, now + _SHARED_POLL_S)
             if now >= deadline:
                 raise RateLimited(
                     "Every Kimi account for this request is busy or cooling down; try again shortly.",

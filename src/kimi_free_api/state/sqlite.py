@@ -59,9 +59,10 @@ class StoredKey:
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        self._db.executescript(_SCHEMA)
+        # Autocommit; multi-statement writes open their own transaction. One lock serialises the threads.
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.lock = threading.Lock()
+        self.db.executescript(_SCHEMA)
         path.chmod(0o600)  # it holds Kimi tokens
 
     @classmethod
@@ -69,44 +70,44 @@ class SqliteStore:
         return cls(Path(data_dir) / "kimi-free-api.sqlite3")
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
     def add_account(self, account_id: str, token: str, label: str = "") -> None:
-        with self._lock:
-            self._db.execute(
+        with self.lock:
+            self.db.execute(
                 "INSERT OR REPLACE INTO accounts (id, token, label, added) VALUES (?, ?, ?, ?)",
                 (account_id, token, label, time.time()),
             )
 
     def list_accounts(self) -> list[StoredAccount]:
-        with self._lock:
-            rows = self._db.execute("SELECT id, token, label, added FROM accounts ORDER BY added").fetchall()
+        with self.lock:
+            rows = self.db.execute("SELECT id, token, label, added FROM accounts ORDER BY added").fetchall()
         return [StoredAccount(*row) for row in rows]
 
     def remove_account(self, account_id: str) -> bool:
-        with self._lock:
-            return self._db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount > 0
+        with self.lock:
+            return self.db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount > 0
 
     def create_key(self, name: str = "") -> tuple[StoredKey, str]:
         """A new key; the key itself is returned once and only its hash is kept."""
         key = new_api_key()
         stored = StoredKey(id=secrets.token_hex(6), name=name, created=time.time())
-        with self._lock:
-            self._db.execute(
+        with self.lock:
+            self.db.execute(
                 "INSERT INTO api_keys (id, hash, name, created) VALUES (?, ?, ?, ?)",
                 (stored.id, key_hash(key), name, stored.created),
             )
         return stored, key
 
     def list_keys(self) -> list[StoredKey]:
-        with self._lock:
-            rows = self._db.execute("SELECT id, name, created FROM api_keys ORDER BY created").fetchall()
+        with self.lock:
+            rows = self.db.execute("SELECT id, name, created FROM api_keys ORDER BY created").fetchall()
         return [StoredKey(*row) for row in rows]
 
     def key_known(self, hashed: str) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM api_keys WHERE hash = ?", (hashed,)).fetchone() is not None
+        with self.lock:
+            return self.db.execute("SELECT 1 FROM api_keys WHERE hash = ?", (hashed,)).fetchone() is not None
 
     def revoke_key(self, key_id: str) -> bool:
-        with self._lock:
-            return self._db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)).rowcount > 0
+        with self.lock:
+            return self.db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)).rowcount > 0

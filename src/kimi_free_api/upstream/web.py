@@ -10,12 +10,14 @@ import orjson
 
 from kimi_free_api.config import Settings
 from kimi_free_api.core.errors import NotFound, Unauthorized, UpstreamError, UpstreamTimeout
+from kimi_free_api.core.files import LoadedFile
 from kimi_free_api.core.modelspec import CatalogModel, catalog_id
 from kimi_free_api.core.ports import UpstreamChat
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.auth import Access, TokenResolver
 from kimi_free_api.upstream.connect import encode_envelope
 from kimi_free_api.upstream.errors import classify_response
+from kimi_free_api.upstream.files import KimiFiles, refer_to_files
 from kimi_free_api.upstream.frames import FrameTranslator
 from kimi_free_api.upstream.stream import WebChatStream
 from kimi_free_api.upstream.watchdog import IdleWatchdog
@@ -27,6 +29,8 @@ CANCEL_CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/CancelChat"
 DELETE_CHAT = "/apiv2/kimi.chat.v1.ChatService/DeleteChat"
 AVAILABLE_MODELS = "/apiv2/kimi.gateway.config.v1.ConfigService/GetAvailableModels"
 SUBSCRIPTION = "/apiv2/kimi.gateway.order.v1.SubscriptionService/GetSubscription"
+# A request body: JSON or an envelope, or a multipart form for file uploads.
+Body = bytes | aiohttp.MultipartWriter
 
 
 def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
@@ -44,15 +48,20 @@ def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
     }
     if request.chat_id:
         payload["chat_id"] = request.chat_id
+        if request.parent_id:
+            payload["message"]["parent_id"] = request.parent_id
     if request.agent_id:
         payload["kimiplusId"] = request.agent_id
     if request.agent_mode:
         payload["agentMode"] = request.agent_mode
+    refer_to_files(payload, request.files, settings.kimi_file_ref_style)
     return payload
 
 
 class KimiWebAdapter:
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings, *, storage: aiohttp.ClientSession) -> None:
+        """`storage` is a cookie-less session for uploads to object storage, which must never see Kimi's
+        credentials."""
         self._session = session
         self._settings = settings
         self._base = settings.kimi_base_url.rstrip("/")
@@ -63,9 +72,10 @@ class KimiWebAdapter:
         )
         self.watchdog = IdleWatchdog(settings.stream_idle_timeout_s)
         self._unary_timeout = aiohttp.ClientTimeout(total=settings.connect_timeout_s)
+        self.files = KimiFiles(self._unary, self._post_with_refresh, storage, settings)
 
     async def _post(
-        self, access: Access, path: str, body: bytes, content_type: str, limits: aiohttp.ClientTimeout
+        self, access: Access, path: str, body: Body, content_type: str, limits: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
         headers = dict(access.headers)
         headers["Content-Type"] = content_type
@@ -78,7 +88,7 @@ class KimiWebAdapter:
             raise UpstreamError(f"Could not reach Kimi: {type(exc).__name__}") from exc
 
     async def _post_with_refresh(
-        self, token: str, path: str, body: bytes, content_type: str, limits: aiohttp.ClientTimeout
+        self, token: str, path: str, body: Body, content_type: str, limits: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
         """On 401 a refreshable token is exchanged again, once: the cached access token may have been revoked."""
         access = await self.auth.access(token)
@@ -116,6 +126,9 @@ class KimiWebAdapter:
             strip_markers=self._settings.strip_citation_markers,
         )
         return WebChatStream(response, translator, self.watchdog, self._settings.relay_coalesce_ms / 1000)
+
+    async def upload_file(self, token: str, file: LoadedFile) -> str:
+        return await self.files.upload(token, file)
 
     async def cancel_chat(self, token: str, chat_id: str, message_id: str) -> None:
         payload = {"chat_id": chat_id, "message_id": message_id} if message_id else {"chat_id": chat_id}

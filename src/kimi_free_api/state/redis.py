@@ -1,0 +1,165 @@
+"""State shared by several gateway instances through Redis (`REDIS_URL`).
+
+Conversations and the cleanup queue live in Redis instead of the SQLite file, and the account pool's in-flight
+limits, start spacing, cooldowns and dead marks are kept there with atomic scripts, so no account is double-used
+across instances. Instances announce themselves with a heartbeat; a chat still marked as being written by an
+instance that stopped beating is an orphan, deleted by whichever instance sweeps next.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from kimi_free_api.core.ports import Conversation
+
+P = "kfa:"
+
+# Replaces a conversation and its indexes in one step (another instance may be reading them).
+_PUT = """
+local conv, chat = KEYS[1], ARGV[1]
+local old = redis.call('HGET', conv, 'key')
+if old and old ~= '' and redis.call('GET', ARGV[8] .. old) == chat then redis.call('DEL', ARGV[8] .. old) end
+redis.call('HSET', conv, 'chat_id', chat, 'account_id', ARGV[2], 'token', ARGV[3], 'message_id', ARGV[4],
+           'key', ARGV[5], 'expires_at', ARGV[6], 'writer', ARGV[7])
+if ARGV[5] ~= '' then redis.call('SET', ARGV[8] .. ARGV[5], chat) end
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[3], 0, chat); redis.call('ZREM', KEYS[2], chat)
+else
+  redis.call('ZREM', KEYS[3], chat)
+  if ARGV[6] ~= 'inf' then redis.call('ZADD', KEYS[2], ARGV[6], chat) else redis.call('ZREM', KEYS[2], chat) end
+end
+"""
+_REMOVE = """
+local conv, chat = KEYS[1], ARGV[1]
+local old = redis.call('HGET', conv, 'key')
+if old and old ~= '' and redis.call('GET', ARGV[2] .. old) == chat then redis.call('DEL', ARGV[2] .. old) end
+redis.call('DEL', conv); redis.call('ZREM', KEYS[2], chat); redis.call('ZREM', KEYS[3], chat)
+"""
+# Takes one of an account's `cap` slots if one is free and the last start is far enough back. Slots are leases
+# that expire, so a crashed instance cannot hold an account forever.
+_CLAIM = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+local spacing = tonumber(ARGV[5])
+if spacing > 0 then
+  if redis.call('SET', KEYS[2], '1', 'PX', spacing, 'NX') == false then return 0 end
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
+return 1
+"""
+
+
+def _number(value: str) -> float:
+    return math.inf if value == "inf" else float(value)
+
+
+class RedisState:
+    def __init__(self, client: Redis) -> None:
+        self._redis = client
+        self._put = client.register_script(_PUT)
+        self._remove = client.register_script(_REMOVE)
+        self._claim = client.register_script(_CLAIM)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisState:
+        return cls(Redis.from_url(url, decode_responses=True))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    # --- conversations (core.ports.ConversationStore) ---
+
+    async def put(self, conversation: Conversation) -> None:
+        c = conversation
+        expires = "inf" if math.isinf(c.expires_at) else repr(c.expires_at)
+        await self._put(
+            keys=[f"{P}conv:{c.chat_id}", f"{P}due", f"{P}writing"],
+            args=[c.chat_id, c.account_id, c.token, c.message_id, c.key, expires, c.writer, f"{P}key:"],
+        )
+
+    async def _load(self, chat_id: str) -> Conversation | None:
+        fields = cast(dict[str, str], await self._redis.hgetall(f"{P}conv:{chat_id}"))
+        if not fields:
+            return None
+        return Conversation(
+            chat_id=fields["chat_id"],
+            account_id=fields["account_id"],
+            token=fields["token"],
+            message_id=fields["message_id"],
+            key=fields["key"],
+            expires_at=_number(fields["expires_at"]),
+            writer=fields["writer"],
+        )
+
+    async def by_key(self, key: str) -> Conversation | None:
+        chat_id = cast(str | None, await self._redis.get(f"{P}key:{key}"))
+        return await self._load(chat_id) if chat_id else None
+
+    async def by_chat(self, chat_id: str) -> Conversation | None:
+        return await self._load(chat_id)
+
+    async def remove(self, chat_id: str) -> None:
+        await self._remove(keys=[f"{P}conv:{chat_id}", f"{P}due", f"{P}writing"], args=[chat_id, f"{P}key:"])
+
+    async def live_instances(self, instance: str, ttl_s: float) -> frozenset[str]:
+        now = time.time()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(f"{P}instances", {instance: now + ttl_s})
+            pipe.zremrangebyscore(f"{P}instances", "-inf", now)
+            pipe.zrange(f"{P}instances", 0, -1)
+            results: list[Any] = await pipe.execute()
+        return frozenset(results[-1])
+
+    async def due(self, now: float, live_writers: frozenset[str], limit: int) -> list[Conversation]:
+        idle = cast(list[str], await self._redis.zrangebyscore(f"{P}due", "-inf", now, start=0, num=limit))
+        writing = cast(list[str], await self._redis.zrange(f"{P}writing", 0, -1))
+        found: list[Conversation] = []
+        for chat_id in [*idle, *writing]:
+            conversation = await self._load(chat_id)
+            if conversation is None:
+                await self.remove(chat_id)
+            elif chat_id in idle or conversation.writer not in live_writers:
+                found.append(conversation)
+        return found[:limit]
+
+    # --- the account pool's shared half (pool.scheduler.SharedAccounts) ---
+
+    async def claim(self, account_id: str, cap: int, lease_id: str, lease_s: float, spacing_s: float) -> bool:
+        claimed = await self._claim(
+            keys=[f"{P}{kind}:{account_id}" for kind in ("leases", "start", "cool", "dead")],
+            args=[time.time(), cap, lease_id, lease_s, int(spacing_s * 1000)],
+        )
+        return bool(claimed)
+
+    async def renew(self, account_id: str, lease_id: str, lease_s: float) -> None:
+        await self._redis.zadd(f"{P}leases:{account_id}", {lease_id: time.time() + lease_s}, xx=True)
+
+    async def release(self, account_id: str, lease_id: str) -> None:
+        await self._redis.zrem(f"{P}leases:{account_id}", lease_id)
+
+    async def cool(self, account_id: str, until_s: float) -> None:
+        await self._redis.set(f"{P}cool:{account_id}", "1", px=max(1, int(until_s * 1000)))
+
+    async def kill(self, account_id: str) -> None:
+        await self._redis.set(f"{P}dead:{account_id}", "1")
+
+    async def revive(self, account_id: str) -> None:
+        await self._redis.delete(f"{P}dead:{account_id}", f"{P}cool:{account_id}")
+
+    async def health(self, account_ids: list[str]) -> dict[str, tuple[float, bool]]:
+        """Each account's remaining shared cooldown (seconds) and dead mark."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for account_id in account_ids:
+                pipe.pttl(f"{P}cool:{account_id}")
+                pipe.exists(f"{P}dead:{account_id}")
+            results: list[Any] = await pipe.execute()
+        return {
+            account_id: (max(0, results[2 * n]) / 1000, bool(results[2 * n + 1]))
+            for n, account_id in enumerate(account_ids)
+        }

@@ -1,0 +1,140 @@
+"""Several gateway processes behind one load balancer, sharing a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from openai import AsyncOpenAI
+
+from kimi_free_api.emulator import Account, Emulator
+from kimi_free_api.emulator.answers import expected_answer
+from tests.e2e.support import eventually, free_port, spawn_gateway, stop_process
+
+API_KEY = "shared-gateway-key-0123456789"
+
+
+@pytest.fixture
+async def redis_url(tmp_path: Any) -> AsyncIterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def _two_gateways(emulator: Emulator, redis_url: str, tmp_path: Any, **env: str) -> list[tuple[Any, str]]:
+    base = {"KIMI_BASE_URL": emulator.base_url, "REDIS_URL": redis_url, "MIN_START_INTERVAL_S": "0", **env}
+    return [await spawn_gateway({**base, "DATA_DIR": str(tmp_path / f"gw{n}")}) for n in range(2)]
+
+
+async def test_a_conversation_alternating_between_instances_continues(
+    emulator: Emulator, account: Account, redis_url: str, tmp_path: Any
+) -> None:
+    gateways = await _two_gateways(emulator, redis_url, tmp_path)
+    try:
+        history: list[Any] = []
+        for turn in range(4):
+            _, url = gateways[turn % 2]
+            history.append({"role": "user", "content": f"turn {turn}"})
+            async with AsyncOpenAI(base_url=url + "/v1", api_key=account.refresh_token, max_retries=0) as client:
+                reply = await client.chat.completions.create(model="kimi", messages=history)
+            history.append({"role": "assistant", "content": reply.choices[0].message.content})
+            assert reply.choices[0].message.content == expected_answer(f"turn {turn}", emulator.config)
+        requests = list(emulator.state.chat_requests)
+        assert "chat_id" not in requests[0]
+        assert {r.get("chat_id") for r in requests[1:]} == {requests[1]["chat_id"]}
+        assert emulator.state.live_chats == 1
+    finally:
+        for process, _ in gateways:
+            await stop_process(process)
+
+
+async def test_the_per_account_cap_holds_across_instances(emulator: Emulator, redis_url: str, tmp_path: Any) -> None:
+    emulator.configure(event_count=10, event_delay_ms=10)
+    accounts = [emulator.create_account(f"shared{n}") for n in range(2)]
+    gateways = await _two_gateways(
+        emulator,
+        redis_url,
+        tmp_path,
+        KIMI_TOKENS=",".join(a.refresh_token for a in accounts),
+        API_KEYS=API_KEY,
+        CAPACITY_WAIT_S="60",
+        CONVERSATION_TTL_S="0",
+    )
+
+    async def ask(n: int) -> str:
+        _, url = gateways[n % 2]
+        async with AsyncOpenAI(base_url=url + "/v1", api_key=API_KEY, max_retries=0) as client:
+            chunks = await client.chat.completions.create(
+                model="kimi", messages=[{"role": "user", "content": f"q{n}"}], stream=True
+            )
+            return "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+
+    try:
+        answers = await asyncio.gather(*(ask(n) for n in range(40)))
+        assert answers == [expected_answer(f"q{n}", emulator.config) for n in range(40)]
+        assert emulator.state.max_concurrent_streams == {a.user_id: 1 for a in accounts}
+        await eventually(lambda: emulator.state.live_chats == 0)
+    finally:
+        for process, _ in gateways:
+            await stop_process(process)
+
+
+async def test_another_instance_deletes_the_chat_of_a_killed_one(
+    emulator: Emulator, account: Account, redis_url: str, tmp_path: Any
+) -> None:
+    emulator.configure(event_count=400, event_delay_ms=20)
+    (doomed, doomed_url), (survivor, _) = await _two_gateways(emulator, redis_url, tmp_path, SWEEP_INTERVAL_S="0.3")
+    body = {"model": "kimi", "messages": [{"role": "user", "content": "long"}], "stream": True}
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{doomed_url}/v1/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {account.refresh_token}"},
+            ) as response,
+        ):
+            await response.content.readline()
+            await asyncio.sleep(0.3)
+            doomed.send_signal(signal.SIGKILL)
+            await doomed.wait()
+        assert emulator.state.live_chats == 1
+        # The killed instance's heartbeat runs out (3 sweeps), then the survivor deletes its orphan.
+        await eventually(lambda: emulator.state.live_chats == 0, timeout_s=10)
+    finally:
+        await stop_process(survivor)
