@@ -23,13 +23,13 @@ from kimi_free_api.core.service import ChatService, FailoverPolicy
 from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
 from kimi_free_api.fetch.loader import SourceLoader
 from kimi_free_api.fetch.resolver import policy_vet
-from kimi_free_api.pool.accounts import CooldownPolicy
+from kimi_free_api.pool.accounts import Account, CooldownPolicy
 from kimi_free_api.pool.prober import probe_forever
 from kimi_free_api.pool.scheduler import PoolSettings, Scheduler, SharedAccounts
 from kimi_free_api.state.conversations import SqliteConversations
 from kimi_free_api.state.keys import KeyRing
 from kimi_free_api.state.redis import RedisState
-from kimi_free_api.state.sqlite import SqliteStore
+from kimi_free_api.state.sqlite import AccountHealth, SqliteStore
 from kimi_free_api.upstream.web import KimiWebAdapter
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,28 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | None) -> Scheduler:
+    def remember(account: Account, now: float) -> None:
+        health = AccountHealth(
+            account.id, account.dead, account.cooldown_wall(now), account.last_error, account.last_error_at
+        )
+        store.save_health(health)
+
     pool = Scheduler(
         PoolSettings(
             cap=settings.max_in_flight_per_account,
             min_interval_s=settings.min_start_interval_s,
             keepalive_s=settings.keepalive_s,
             policy=CooldownPolicy(rate_limited_s=settings.cooldown_rate_limited_s, quota_s=settings.cooldown_quota_s),
-        )
+        ),
+        shared,
+        remember,
     )
-    for token in settings.server_tokens():
-        pool.add_server_account(token)
-    for stored in store.list_accounts():
-        pool.add_server_account(stored.token)
+    accounts = [pool.add_server_account(token) for token in settings.server_tokens()]
+    accounts += [pool.add_server_account(stored.token) for stored in store.list_accounts()]
+    known = store.load_health()
+    for account in accounts:
+        if account.id in known:
+            account.restore(known[account.id])
     return pool
 
 
@@ -79,7 +89,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     storage = aiohttp.ClientSession(
         cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, proxy=settings.kimi_proxy or None
     )
-    adapter = KimiWebAdapter(session, settings, storage=storage)
+    adapter = KimiWebAdapter(session, settings, storage=storage, token_cache=shared or store)
     fetcher = SafeFetcher(
         policy_vet(settings.allow_loopback_fetch),
         FetchLimits(

@@ -519,6 +519,21 @@ async def test_a_failed_storage_upload_is_a_502(
     assert emulator.state.storage_rejections == 0
 
 
+async def test_an_upload_refused_for_a_stale_token_is_sent_again_after_a_refresh(
+    client: openai.AsyncOpenAI, emulator: Emulator
+) -> None:
+    emulator.add_fault(Fault(kind="unauthenticated", endpoint="upload"))
+    document = pdf("twice")
+    reply = await client.chat.completions.create(
+        model="kimi",
+        messages=[{"role": "user", "content": [{"type": "file", "file": {"file_data": data_url("x/y", document)}}]}],
+    )
+    [file] = received(emulator)[1]
+    assert (file.size, file.sha256) == (len(document), sha(document)), "the whole body went out again"
+    assert emulator.state.requests["upload"] == 2
+    assert reply.choices[0].message.content == answer_for(emulator)
+
+
 async def test_a_refused_direct_upload_keeps_kimis_status(
     gateway_factory: GatewayFactory, emulator: Emulator, account: Account
 ) -> None:

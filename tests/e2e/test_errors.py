@@ -164,7 +164,7 @@ async def test_stall_is_a_timeout(gateway_factory: GatewayFactory, emulator: Emu
             async for _ in stream:
                 pass
     await eventually(lambda: emulator.state.live_chats == 0)
-    assert emulator.state.cancelled >= 1
+    assert emulator.state.requests["cancel"] >= 1  # the stalled generation was stopped, not just dropped
 
 
 async def test_unreachable_upstream_is_502(gateway_factory: GatewayFactory, account: Account) -> None:

@@ -308,3 +308,24 @@ async def test_a_stream_waiting_for_an_account_gets_keepalives(
         orjson.loads(e[6:])["choices"][0]["delta"].get("content") or "" for e in events if e.startswith(b"data: {")
     )
     assert text == expected_answer("second", emulator.config)
+
+
+async def test_account_health_survives_a_restart(
+    gateway_factory: GatewayFactory, emulator: Emulator, tmp_path: Any
+) -> None:
+    rejected, limited = emulator.create_account("rejected"), emulator.create_account("limited")
+    data_dir = str(tmp_path / "health")
+    first = await _server(gateway_factory, [rejected, limited], data_dir=data_dir, failover_attempts=1)
+    emulator.add_fault(Fault(kind="unauthenticated", user_id=rejected.user_id, times=2))
+    emulator.add_fault(Fault(kind="rate_limited", retry_after=120, user_id=limited.user_id))
+    async with openai_client(first, API_KEY) as client:
+        for _ in range(2):
+            with pytest.raises(openai.APIStatusError):
+                await _ask(client)
+    await first.stop()
+    second = await _server(gateway_factory, [rejected, limited], data_dir=data_dir)
+    admin = await _admin(second)
+    assert admin[account_id(rejected.refresh_token)]["health"] == "dead"
+    cooling = admin[account_id(limited.refresh_token)]
+    assert cooling["health"] == "cooling" and 100 < cooling["cooldown_remaining_s"] <= 120
+    assert emulator.state.requests["chat"] == 3  # nothing was retried on the restarted gateway

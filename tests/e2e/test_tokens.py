@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiohttp
 import openai
@@ -101,3 +102,37 @@ async def test_tokens_never_reach_the_logs(
     assert logged, "requests were logged"
     for secret in (account.refresh_token, account.access_token, "bogus-refresh-token-value"):
         assert secret not in logged
+
+
+async def test_rotated_refresh_tokens_are_kept_across_restarts(
+    gateway_factory: GatewayFactory, emulator: Emulator, tmp_path: Any
+) -> None:
+    emulator.configure(rotate_refresh_tokens=True, access_token_ttl_s=1)
+    account = emulator.create_account("rotating")
+    data_dir = str(tmp_path / "rotating")
+    first = await gateway_factory(data_dir=data_dir, token_refresh_margin_s=0.5)
+    async with openai_client(first, account.refresh_token) as client:
+        await _ask(client, "one")
+        await asyncio.sleep(0.6)  # the access token is now within the refresh margin
+        await _ask(client, "two")  # refreshed with the rotated token: the original one is revoked
+    await first.stop()
+    await asyncio.sleep(0.6)
+    second = await gateway_factory(data_dir=data_dir, token_refresh_margin_s=0.5)
+    async with openai_client(second, account.refresh_token) as client:
+        assert await _ask(client, "three")  # the client still sends the original; the store knows the newest
+    # Every exchange after the first used a rotated token: with the original one Kimi (the emulator) answers 401.
+    assert emulator.state.refreshes >= 3
+
+
+async def test_a_restart_reuses_the_cached_access_token(
+    gateway_factory: GatewayFactory, emulator: Emulator, account: Account, tmp_path: Any
+) -> None:
+    data_dir = str(tmp_path / "cached")
+    first = await gateway_factory(data_dir=data_dir)
+    async with openai_client(first, account.refresh_token) as client:
+        await _ask(client)
+    await first.stop()
+    second = await gateway_factory(data_dir=data_dir)
+    async with openai_client(second, account.refresh_token) as client:
+        await _ask(client)
+    assert emulator.state.refreshes == 1

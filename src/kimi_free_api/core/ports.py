@@ -143,6 +143,23 @@ class ConversationStore(Protocol):
         ...
 
 
+@dataclass(slots=True)
+class CachedAccess:
+    """An exchanged access token, kept so restarts and other instances need not exchange again."""
+
+    access_token: str
+    # Wall-clock expiry.
+    expires_at: float
+    # The newest refresh token for this credential when Kimi rotated it ("" while it is the one the client sent).
+    refresh_token: str = ""
+
+
+class TokenCache(Protocol):
+    async def load(self, credential_id: str) -> CachedAccess | None: ...
+
+    async def save(self, credential_id: str, entry: CachedAccess) -> None: ...
+
+
 class KimiUpstream(Protocol):
     async def chat(self, token: str, request: UpstreamChat) -> UpstreamStream:
         """Starts the upstream answer; returns once Kimi accepted the request. Raises `GatewayError`."""

@@ -72,7 +72,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 _COUNT_MINIMUMS = {"event_count": 1, "search_results": 0, "thinking_events": 0, "access_token_ttl_s": 0}
 _MILLISECONDS = ("event_delay_ms", "first_event_delay_ms", "heartbeat_ms", "upload_delay_ms", "parse_delay_ms")
-_FLAGS = ("citation_markers", "split_utf8", "enforce_single_stream", "open_accounts")
+_FLAGS = ("citation_markers", "split_utf8", "enforce_single_stream", "open_accounts", "rotate_refresh_tokens")
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,8 @@ class EmulatorConfig:
     error_style: str = "frame"
     access_token_ttl_s: int = 900
     open_accounts: bool = False
+    # Answer every refresh with a new refresh token and revoke the used one (unknown upstream behaviour [U]).
+    rotate_refresh_tokens: bool = False
     # File uploads: the wait before an upload is answered, and from upload until the file counts as parsed.
     upload_delay_ms: float = 0
     parse_delay_ms: float = 50

@@ -42,6 +42,7 @@ class Runtime:
         self.state = State()
         self.faults = FaultBook()
         self.tokens = TokenMint()
+        self.revoked: set[str] = set()  # refresh tokens replaced by rotation
         self.storage_key = secrets.token_bytes(32)  # signs presigned upload URLs
         self.closing = asyncio.Event()  # set by Emulator.stop so held-open streams let go
 

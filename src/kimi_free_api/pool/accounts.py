@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
+from kimi_free_api.core.credentials import credential_id
 from kimi_free_api.core.errors import (
     AccountBusy,
     GatewayError,
@@ -20,9 +20,23 @@ from kimi_free_api.redact import mask_token
 Kind = Literal["server", "client"]
 
 
-def account_id(token: str) -> str:
-    """A stable, non-secret name for a token (the same token always maps to the same account)."""
-    return hashlib.sha256(token.encode()).hexdigest()[:12]
+class SavedHealth(Protocol):
+    @property
+    def dead(self) -> bool: ...
+
+    @property
+    def cooldown_until(self) -> float:
+        """Wall clock."""
+        ...
+
+    @property
+    def last_error(self) -> str: ...
+
+    @property
+    def last_error_at(self) -> float: ...
+
+
+account_id = credential_id
 
 
 @dataclass(slots=True)
@@ -85,6 +99,15 @@ class Account:
         self.successes += 1
         self.consecutive_failures = 0
 
+    def restore(self, health: SavedHealth) -> None:
+        """Health saved by an earlier run (state/sqlite.py `AccountHealth`)."""
+        self.dead = bool(health.dead)
+        remaining = health.cooldown_until - time.time()
+        if remaining > 0:
+            self.cooldown_until = time.monotonic() + remaining
+        self.last_error = health.last_error
+        self.last_error_at = health.last_error_at
+
     def revive(self) -> None:
         self.dead = False
         self.cooldown_until = 0.0
@@ -92,6 +115,10 @@ class Account:
 
     def _rest(self, now: float, seconds: float) -> None:
         self.cooldown_until = max(self.cooldown_until, now + seconds)
+
+    def cooldown_wall(self, now: float) -> float:
+        """The cooldown's end on the wall clock (the scheduler's clock is the event loop's)."""
+        return time.time() + self.cooldown_until - now if self.cooldown_until > now else 0.0
 
     def describe(self, now: float) -> dict[str, object]:
         """The admin view: never the token itself."""
@@ -104,7 +131,7 @@ class Account:
             "in_flight": self.in_flight,
             "max_in_flight": self.cap,
             "cooldown_remaining_s": round(self.cooldown_until - now, 1) if cooling else 0,
-            "cooldown_until": round(time.time() + self.cooldown_until - now) if cooling else None,
+            "cooldown_until": round(self.cooldown_wall(now)) if cooling else None,
             "last_error": self.last_error or None,
             "last_error_at": round(self.last_error_at) if self.last_error_at else None,
             "successes": self.successes,

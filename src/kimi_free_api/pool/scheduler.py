@@ -14,7 +14,7 @@ import itertools
 import math
 import time
 import uuid
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -90,10 +90,17 @@ class _Lease:
             self._pool.notify()
 
 
+HealthSink = Callable[[Account, float], None]
+
+
 class Scheduler:
-    def __init__(self, settings: PoolSettings, shared: SharedAccounts | None = None) -> None:
+    def __init__(
+        self, settings: PoolSettings, shared: SharedAccounts | None = None, on_health: HealthSink | None = None
+    ) -> None:
         self.settings = settings
         self._shared = shared
+        # Called with (account, loop time) when an account's health changes, so it survives restarts.
+        self._on_health = on_health
         self._accounts: dict[str, Account] = {}
         self._server: list[Account] = []
         self._ties = itertools.count()
@@ -181,6 +188,8 @@ class Scheduler:
             self._chore(self._shared.release(lease.account_id, lease.id))
 
     def share_health(self, account: Account, now: float) -> None:
+        if self._on_health is not None:
+            self._on_health(account, now)
         if self._shared is None:
             return
         if account.dead:
@@ -190,6 +199,8 @@ class Scheduler:
 
     def revive(self, account: Account) -> None:
         account.revive()
+        if self._on_health is not None:
+            self._on_health(account, asyncio.get_running_loop().time())
         if self._shared is not None:
             self._chore(self._shared.revive(account.id))
         self.notify()

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from kimi_free_api.core.ports import Conversation
+from kimi_free_api.core.ports import CachedAccess, Conversation
 
 P = "kfa:"
 
@@ -127,6 +127,29 @@ class RedisState:
             elif chat_id in idle or conversation.writer not in live_writers:
                 found.append(conversation)
         return found[:limit]
+
+    # --- exchanged access tokens (core.ports.TokenCache) ---
+
+    async def load(self, credential_id: str) -> CachedAccess | None:
+        fields = cast(dict[str, str], await self._redis.hgetall(f"{P}token:{credential_id}"))
+        if not fields:
+            return None
+        return CachedAccess(fields["access_token"], float(fields["expires_at"]), fields["refresh_token"])
+
+    async def save(self, credential_id: str, entry: CachedAccess) -> None:
+        key = f"{P}token:{credential_id}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={
+                    "access_token": entry.access_token,
+                    "expires_at": repr(entry.expires_at),
+                    "refresh_token": entry.refresh_token,
+                },
+            )
+            # A rotated refresh token must outlive the access token it came with.
+            pipe.expire(key, 90 * 24 * 3600)
+            await pipe.execute()
 
     # --- the account pool's shared half (pool.scheduler.SharedAccounts) ---
 

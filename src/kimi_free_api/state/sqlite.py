@@ -6,6 +6,7 @@ for an API key it has not seen yet (from a worker thread).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import sqlite3
@@ -13,6 +14,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from kimi_free_api.core.ports import CachedAccess
 
 KEY_PREFIX = "kfa-"
 
@@ -22,6 +25,19 @@ CREATE TABLE IF NOT EXISTS accounts (
     token TEXT NOT NULL,
     label TEXT NOT NULL DEFAULT '',
     added REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS account_health (
+    id TEXT PRIMARY KEY,
+    dead INTEGER NOT NULL,
+    cooldown_until REAL NOT NULL,
+    last_error TEXT NOT NULL,
+    last_error_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS token_cache (
+    id TEXT PRIMARY KEY,
+    access_token TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    refresh_token TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
@@ -47,6 +63,17 @@ class StoredAccount:
     token: str
     label: str
     added: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountHealth:
+    """What a restart should remember about an account: dead, cooling until (wall clock), and why."""
+
+    id: str
+    dead: bool
+    cooldown_until: float
+    last_error: str
+    last_error_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +114,42 @@ class SqliteStore:
     def remove_account(self, account_id: str) -> bool:
         with self.lock:
             return self.db.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount > 0
+
+    def save_health(self, health: AccountHealth) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO account_health (id, dead, cooldown_until, last_error, last_error_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (health.id, int(health.dead), health.cooldown_until, health.last_error, health.last_error_at),
+            )
+
+    def load_health(self) -> dict[str, AccountHealth]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT id, dead, cooldown_until, last_error, last_error_at FROM account_health"
+            ).fetchall()
+        return {row[0]: AccountHealth(row[0], bool(row[1]), row[2], row[3], row[4]) for row in rows}
+
+    async def load(self, credential_id: str) -> CachedAccess | None:
+        """The token cache (core.ports.TokenCache): read once per credential and process."""
+        return await asyncio.to_thread(self._load_access, credential_id)
+
+    def _load_access(self, credential_id: str) -> CachedAccess | None:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT access_token, expires_at, refresh_token FROM token_cache WHERE id = ?", (credential_id,)
+            ).fetchone()
+        return CachedAccess(*row) if row else None
+
+    async def save(self, credential_id: str, entry: CachedAccess) -> None:
+        await asyncio.to_thread(self._save_access, credential_id, entry)
+
+    def _save_access(self, credential_id: str, entry: CachedAccess) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO token_cache (id, access_token, expires_at, refresh_token) VALUES (?, ?, ?, ?)",
+                (credential_id, entry.access_token, entry.expires_at, entry.refresh_token),
+            )
 
     def create_key(self, name: str = "") -> tuple[StoredKey, str]:
         """A new key; the key itself is returned once and only its hash is kept."""

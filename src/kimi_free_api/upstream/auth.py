@@ -16,7 +16,9 @@ import aiohttp
 import orjson
 
 from kimi_free_api.config import Settings
+from kimi_free_api.core.credentials import credential_id
 from kimi_free_api.core.errors import GatewayError, Unauthorized, UpstreamError, UpstreamTimeout
+from kimi_free_api.core.ports import CachedAccess, TokenCache
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.headers import browser_headers, identity_headers
@@ -41,9 +43,10 @@ def _pick(data: dict[str, Any], *names: str) -> str:
 
 
 class TokenResolver:
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings, store: TokenCache | None = None) -> None:
         self._session = session
         self._settings = settings
+        self._store = store
         self._origin = settings.kimi_base_url.rstrip("/")
         self._cache: dict[str, Access] = {}
         self._rotated: dict[str, str] = {}
@@ -71,7 +74,7 @@ class TokenResolver:
             return access
         task = self._inflight.get(token)
         if task is None:
-            task = asyncio.create_task(self._exchange(token))
+            task = asyncio.create_task(self._obtain(token, margin))
             self._inflight[token] = task
             task.add_done_callback(lambda _: self._inflight.pop(token, None))
         # Shielded: one caller going away must not cancel the exchange the others are waiting on.
@@ -84,10 +87,26 @@ class TokenResolver:
         """Whether Kimi accepts this refresh token now (always a fresh exchange, never the cache)."""
         self.invalidate(token)
         try:
-            await self.access(token)
+            await self._exchange(token)
         except GatewayError:
             return False
         return True
+
+    async def _obtain(self, token: str, margin: float) -> Access:
+        """An access token from the shared cache (a restart, another instance) or, failing that, an exchange."""
+        if self._store is not None:
+            stored = await self._store.load(credential_id(token))
+            if stored is not None:
+                if stored.refresh_token:
+                    self._rotated[token] = stored.refresh_token
+                if time.time() < stored.expires_at - margin:
+                    access = self._access_for(
+                        stored.access_token, jwt.claims(stored.access_token), refreshable=True, ttl_fallback=0
+                    )
+                    access.expires_at = stored.expires_at
+                    self._cache[token] = access
+                    return access
+        return await self._exchange(token)
 
     async def _exchange(self, client_token: str) -> Access:
         refresh_token = self._rotated.get(client_token, client_token)
@@ -102,6 +121,9 @@ class TokenResolver:
         ttl = float(expires_in) if isinstance(expires_in, int | float) else self._settings.token_default_ttl_s
         access = self._access_for(access_token, jwt.claims(access_token), refreshable=True, ttl_fallback=ttl)
         self._cache[client_token] = access
+        if self._store is not None:
+            entry = CachedAccess(access_token, access.expires_at, self._rotated.get(client_token, ""))
+            await self._store.save(credential_id(client_token), entry)
         return access
 
     async def _call_refresh(self, refresh_token: str) -> dict[str, Any]:

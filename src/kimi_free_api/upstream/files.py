@@ -60,7 +60,7 @@ PARSE_PROCESS = "/api/file/parse_process"
 
 _FIRST_POLL_S = 0.25
 _MAX_POLL_S = 2.0
-_PARSE_PROCESS_WAIT_MS = 10_000  # how long one parse_process call may hold before answering
+_PARSE_PROCESS_WAIT_S = 10.0  # how long one parse_process call may hold before answering
 _READY = "ready"
 _FAILED = "failed"
 _READY_STATES = frozenset({"process_status_success", "success", "parsed", "initialized", "done", "completed"})
@@ -138,6 +138,8 @@ class KimiFiles:
         self._transfer_timeout = aiohttp.ClientTimeout(
             total=settings.attachment_transfer_timeout_s, sock_connect=settings.connect_timeout_s
         )
+        # A held parse_process call must answer well within the unary-call timeout.
+        self._hold_s = min(_PARSE_PROCESS_WAIT_S, settings.connect_timeout_s / 2)
 
     async def upload(self, token: str, file: LoadedFile) -> str:
         """Uploads and waits for parsing; answers Kimi's file id."""
@@ -207,7 +209,7 @@ class KimiFiles:
         if str(registered.get("status")).lower() != "parsed":
 
             async def parse_process() -> str | None:
-                wait_ms = max(1, min(_PARSE_PROCESS_WAIT_MS, int((deadline - self._now()) * 1000)))
+                wait_ms = max(1, int(min(self._hold_s, deadline - self._now()) * 1000))
                 answer = await self._unary(token, PARSE_PROCESS, {"ids": [kimi_id], "timeout": wait_ms})
                 statuses = _statuses(answer, kimi_id)
                 return next(filter(None, map(_state, statuses)), None) if statuses else _READY

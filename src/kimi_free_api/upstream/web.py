@@ -12,7 +12,7 @@ from kimi_free_api.config import Settings
 from kimi_free_api.core.errors import NotFound, Unauthorized, UpstreamError, UpstreamTimeout
 from kimi_free_api.core.files import LoadedFile
 from kimi_free_api.core.modelspec import CatalogModel, catalog_id
-from kimi_free_api.core.ports import UpstreamChat
+from kimi_free_api.core.ports import TokenCache, UpstreamChat
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.auth import Access, TokenResolver
 from kimi_free_api.upstream.connect import encode_envelope
@@ -59,13 +59,20 @@ def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
 
 
 class KimiWebAdapter:
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings, *, storage: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        *,
+        storage: aiohttp.ClientSession,
+        token_cache: TokenCache | None = None,
+    ) -> None:
         """`storage` is a cookie-less session for uploads to object storage, which must never see Kimi's
         credentials."""
         self._session = session
         self._settings = settings
         self._base = settings.kimi_base_url.rstrip("/")
-        self.auth = TokenResolver(session, settings)
+        self.auth = TokenResolver(session, settings, token_cache)
         # sock_read bounds the wait for Kimi's first bytes; after that the watchdog takes over.
         self._stream_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout_s, sock_read=settings.stream_idle_timeout_s
