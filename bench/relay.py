@@ -22,6 +22,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -555,7 +556,16 @@ async def run(sizes: Sizes, phases: set[int], profile_to: str | None) -> Report:
             "gateway",
             ["serve"],
             gateway_port,
-            {"KIMI_BASE_URL": emulator.base_url, "LOG_LEVEL": "WARNING"},
+            {
+                "KIMI_BASE_URL": emulator.base_url,
+                "LOG_LEVEL": "WARNING",
+                "DATA_DIR": tempfile.mkdtemp(prefix="kfa-bench-"),
+                # One emulated account carries every stream: lift the per-account pacing the pool applies to
+                # real Kimi accounts, so the relay itself is measured. Chats are deleted after each answer.
+                "MAX_IN_FLIGHT_PER_ACCOUNT": "100000",
+                "MIN_START_INTERVAL_S": "0",
+                "CONVERSATION_TTL_S": "0",
+            },
             profile_to,
         )
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:

@@ -76,10 +76,9 @@ def describe(ref: AttachmentRef) -> str:
 
 def relabel(error: GatewayError, ref: AttachmentRef) -> GatewayError:
     """The same failure, saying which attachment it concerns."""
-    labelled = type(error)(
+    return type(error)(
         f"{describe(ref)}: {error.message}", param=ref.param, code=error.code, retry_after=error.retry_after
     )
-    return labelled
 
 
 def rejected(error: AttachmentRejected, ref: AttachmentRef) -> InvalidRequest:

@@ -2,7 +2,7 @@
 
 Ordinary clients resend the whole history every turn. Each history prefix that ends with one of our replies gets a
 key: a hash chained message by message over a normalised form (role, name, text with outer whitespace trimmed,
-tool calls), so any edit of an earlier message changes every later key. After answering, the key of
+tool calls, attachments), so any edit of an earlier message changes every later key. After answering, the key of
 "history + our reply" is stored with the Kimi chat that holds it; a later request whose history has that key as a
 prefix is continued in that chat with only the messages after it.
 """
@@ -20,7 +20,11 @@ from kimi_free_api.core.request import Message
 
 def _normal(message: Message) -> bytes:
     calls = [[c.name, c.arguments.strip()] for c in message.tool_calls]
-    return orjson.dumps([message.role, message.name or "", message.content.strip(), calls, message.tool_call_id])
+    # An attachment counts by its content's hash: the same text with another file is another conversation.
+    files = [
+        [a.kind, hashlib.sha256(a.value.encode()).hexdigest(), a.filename or "", a.offset] for a in message.attachments
+    ]
+    return orjson.dumps([message.role, message.name or "", message.content.strip(), calls, message.tool_call_id, files])
 
 
 def chained_keys(messages: Sequence[Message]) -> list[str]:

@@ -120,7 +120,7 @@ class FileService:
     """The Files API: upload to Kimi with the caller's account, and find, list or forget the caller's files."""
 
     def __init__(self, registry: FileRegistry, uploader: FileUploader, max_bytes: int) -> None:
-        self.registry = registry
+        self._registry = registry
         self.max_bytes = max_bytes
         self._uploader = uploader
 
@@ -138,17 +138,17 @@ class FileService:
             purpose=purpose,
             created_at=int(time.time()),
         )
-        await self.registry.put(stored)
+        await self._registry.put(stored)
         return stored
 
     async def find(self, tokens: Iterable[str], file_id: str) -> StoredFile | None:
         """The file, if one of `tokens` uploaded it; otherwise None, whether or not it exists."""
-        file = await self.registry.get(file_id)
+        file = await self._registry.get(file_id)
         return file if file is not None and file.owner in {owner_of(t) for t in tokens} else None
 
     async def delete(self, tokens: Iterable[str], file_id: str) -> bool:
         """Forgets the file (Kimi keeps its copy: no deletion call for it is known)."""
-        return await self.find(tokens, file_id) is not None and await self.registry.remove(file_id)
+        return await self.find(tokens, file_id) is not None and await self._registry.remove(file_id)
 
     async def list(self, tokens: Iterable[str]) -> list[StoredFile]:
-        return await self.registry.owned_by(frozenset(owner_of(t) for t in tokens))
+        return await self._registry.owned_by(frozenset(owner_of(t) for t in tokens))

@@ -42,15 +42,15 @@ class FetchLimits:
     max_redirects: int = 5
 
 
-def unreachable(reason: str) -> AttachmentRejected:
+def _unreachable(reason: str) -> AttachmentRejected:
     return AttachmentRejected(reason, "attachment_unreachable")
 
 
-def refused(error: AddressRefused) -> AttachmentRejected:
+def _refused(error: AddressRefused) -> AttachmentRejected:
     return AttachmentRejected(f"{error} and this server does not fetch from such addresses", "attachment_url_refused")
 
 
-def name_in(url: URL) -> str:
+def _name_in(url: URL) -> str:
     """The file name a URL suggests: its last path segment, decoded (the query is never part of it)."""
     return unquote(url.raw_path.rsplit("/", 1)[-1])
 
@@ -85,15 +85,15 @@ class SafeFetcher:
             async with asyncio.timeout(self._limits.timeout_s):
                 return await self._follow(URL(url), writer)
         except TimeoutError as exc:
-            raise unreachable(f"it did not arrive within {self._limits.timeout_s:g} s") from exc
+            raise _unreachable(f"it did not arrive within {self._limits.timeout_s:g} s") from exc
         except AddressRefused as exc:
-            raise refused(exc) from exc
+            raise _refused(exc) from exc
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, AddressRefused):
-                raise refused(exc.os_error) from exc
-            raise unreachable(f"could not connect to {exc.host}") from exc
+                raise _refused(exc.os_error) from exc
+            raise _unreachable(f"could not connect to {exc.host}") from exc
         except (aiohttp.ClientError, ValueError) as exc:
-            raise unreachable(f"the download failed ({type(exc).__name__})") from exc
+            raise _unreachable(f"the download failed ({type(exc).__name__})") from exc
 
     async def _follow(self, url: URL, writer: BlobWriter) -> str:
         for _ in range(self._limits.max_redirects + 1):
@@ -105,17 +105,17 @@ class SafeFetcher:
                 if response.status in _REDIRECTS:
                     location = response.headers.get("Location")
                     if not location:
-                        raise unreachable(f"the server answered HTTP {response.status} without a Location")
+                        raise _unreachable(f"the server answered HTTP {response.status} without a Location")
                     url = url.join(URL(location))
                     continue
                 if not 200 <= response.status < 300:
-                    raise unreachable(f"the server answered HTTP {response.status}")
+                    raise _unreachable(f"the server answered HTTP {response.status}")
                 if (response.content_length or 0) > self._limits.max_bytes:
                     raise too_large(self._limits.max_bytes)
                 async for chunk in response.content.iter_chunked(_READ_BYTES):
                     await writer.write(chunk)
-                return name_in(url)
-        raise unreachable(f"it redirects more than {self._limits.max_redirects} times")
+                return _name_in(url)
+        raise _unreachable(f"it redirects more than {self._limits.max_redirects} times")
 
     async def _vet_host(self, url: URL) -> None:
         if url.scheme not in ("http", "https") or not url.raw_host:
@@ -129,4 +129,4 @@ class SafeFetcher:
         except AddressRefused:
             raise
         except OSError as exc:
-            raise unreachable(f"its host {host} could not be resolved") from exc
+            raise _unreachable(f"its host {host} could not be resolved") from exc

@@ -8,7 +8,6 @@ how chats left behind by a killed process are found and deleted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from dataclasses import astuple
@@ -112,8 +111,7 @@ class SqliteConversations:
                 log.exception("could not persist %d conversation changes", len(pending))
 
     async def close(self) -> None:
+        # Not cancelled: a write may be running in its thread, and the database must outlive it.
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            await self._flusher
         await self.flush()

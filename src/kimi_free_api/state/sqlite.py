@@ -97,7 +97,8 @@ class SqliteStore:
         return cls(Path(data_dir) / "kimi-free-api.sqlite3")
 
     def close(self) -> None:
-        self.db.close()
+        with self.lock:  # waits for a write still running in a worker thread
+            self.db.close()
 
     def add_account(self, account_id: str, token: str, label: str = "") -> None:
         with self.lock:
