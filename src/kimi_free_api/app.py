@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from kimi_free_api.api.context import ACCESS, FILES, POOL, SERVICE, UPSTREAM, Access
+from kimi_free_api.api.context import ACCESS, FILES, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
 from kimi_free_api.api.routes import add_routes
 from kimi_free_api.config import Settings
 from kimi_free_api.core.attachments import AttachmentLimits, Attachments
@@ -19,7 +19,10 @@ from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.catalog import ModelCatalog
 from kimi_free_api.core.files import FileService, InMemoryFileRegistry
 from kimi_free_api.core.janitor import Janitor
+from kimi_free_api.core.response_store import InMemoryResponseStore
 from kimi_free_api.core.service import ChatService, FailoverPolicy
+from kimi_free_api.core.tokenizer import BpeCounter, EstimateCounter
+from kimi_free_api.core.usage import TokenCounter
 from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
 from kimi_free_api.fetch.loader import SourceLoader
 from kimi_free_api.fetch.resolver import policy_vet
@@ -71,6 +74,14 @@ def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | 
     return pool
 
 
+async def _token_counter(settings: Settings) -> TokenCounter:
+    if settings.usage_tokenizer == "estimate":
+        return EstimateCounter()
+    counter = BpeCounter()
+    await asyncio.to_thread(counter.load)  # a fraction of a second, once per process; not on the event loop
+    return counter
+
+
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = SqliteStore.in_dir(settings.data_dir)
@@ -113,6 +124,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     app[UPSTREAM] = adapter
     app[POOL] = pool
     app[FILES] = files
+    app[TOKENS] = await _token_counter(settings)
+    app[RESPONSES] = InMemoryResponseStore()
     app[ACCESS] = Access(KeyRing(settings.api_key_list, store), client_tokens, settings.admin_key)
     app[SERVICE] = ChatService(
         adapter,

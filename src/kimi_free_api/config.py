@@ -66,6 +66,8 @@ class Settings:
     max_request_bytes: int = 100 * 1024 * 1024
     # Remove Kimi's private-use citation characters from answer text.
     strip_citation_markers: bool = True
+    # How usage is counted: "bpe" (a real BPE vocabulary, core/tokenizer.py; ~55 MB) or "estimate" (by character).
+    usage_tokenizer: str = "bpe"
     # Server mode: Kimi tokens of the server's own accounts (comma-separated), and/or a file with one per line.
     kimi_tokens: str = ""
     kimi_tokens_file: str = ""
@@ -140,6 +142,8 @@ class Settings:
             raise SettingsError("KIMI_FILE_REF_STYLE must be 'block' or 'refs'")
         if self.max_attachment_bytes < 1 or self.max_attachments < 0:
             raise SettingsError("MAX_ATTACHMENT_BYTES must be positive and MAX_ATTACHMENTS not negative")
+        if self.usage_tokenizer not in ("bpe", "estimate"):
+            raise SettingsError("USAGE_TOKENIZER must be 'bpe' or 'estimate'")
         if self.allow_client_tokens not in ("auto", "true", "false"):
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:

@@ -126,7 +126,7 @@ async def test_multi_turn_keeps_roles_and_order(client: AsyncOpenAI, emulator: E
         '<user name="ann">\nMy name is Ann.\n</user>\n\n'
         "<assistant>\nHello Ann.\n</assistant>\n\n"
         '<assistant>\n<tool_call id="call_1" name="lookup">{"q": 1}</tool_call>\n</assistant>\n\n'
-        '<tool tool_call_id="call_1">\n42\n</tool>\n\n'
+        '<tool tool_call_id="call_1" name="lookup">\n42\n</tool>\n\n'
         "<user>\nWhat is my name?\n</user>"
     )
 

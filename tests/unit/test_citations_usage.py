@@ -6,6 +6,7 @@ import pytest
 
 from kimi_free_api.core.citations import SOURCES_HEADER, Citations
 from kimi_free_api.core.events import SearchResult
+from kimi_free_api.core.tokenizer import EstimateCounter
 from kimi_free_api.core.usage import Usage, estimate_tokens
 
 
@@ -65,8 +66,8 @@ def test_estimate_is_never_zero_for_text() -> None:
     assert all(estimate_tokens(chr(c)) == 1 for c in (0x20, 0x41, 0x4E00, 0x1F600))
 
 
-def test_usage_estimate() -> None:
-    usage = Usage.estimate(prompt="hello", answer="你好", reasoning="abcd")
+def test_usage_counts_reasoning_inside_completion() -> None:
+    usage = Usage.count(EstimateCounter(), prompt="hello", answer="你好", reasoning="abcd")
     assert usage == Usage(prompt_tokens=2, completion_tokens=3, reasoning_tokens=1)
     assert usage.total_tokens == 5
-    assert Usage.estimate("", "", "") == Usage(0, 0, 0)
+    assert Usage.count(EstimateCounter(), "", "", "") == Usage(0, 0, 0)

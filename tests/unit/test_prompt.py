@@ -63,7 +63,7 @@ def test_multi_role_conversation() -> None:
         "18°C\n"
         "</tool>\n"
         "\n"
-        '<tool tool_call_id="call_2">\n'
+        '<tool tool_call_id="call_2" name="now">\n'
         "12:00\n"
         "</tool>\n"
         "\n"

@@ -146,11 +146,15 @@ def one_message(message: dict[str, Any]) -> dict[str, Any]:
         (body(n="1"), "n", "invalid_type"),
         (body(n=True), "n", "invalid_type"),
         (body(n=1.0), "n", "invalid_type"),
-        (body(tools=[{"type": "function", "function": {"name": "f"}}]), "tools", "unsupported_parameter"),
+        # tools and JSON output (more in test_tool_schemas.py)
         (body(tools={"type": "function"}), "tools", "invalid_type"),
-        (body(functions=[{"name": "f"}]), "functions", "unsupported_parameter"),
-        (body(response_format={"type": "json_object"}), "response_format", "unsupported_parameter"),
-        (body(response_format={"type": "json_schema", "json_schema": {}}), "response_format", "unsupported_parameter"),
+        (body(tools=[{"type": "custom", "custom": {"name": "f"}}]), "tools[0].type", "unsupported_value"),
+        (
+            body(functions=[{"name": "f"}], tools=[{"type": "function", "function": {"name": "g"}}]),
+            "functions",
+            "invalid_value",
+        ),
+        (body(response_format={"type": "xml"}), "response_format", "invalid_value"),
         (body(response_format="json"), "response_format", "invalid_type"),
         # streaming
         (body(stream="true"), "stream", "invalid_type"),

@@ -5,23 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 
 import orjson
 from aiohttp import web
 
+from kimi_free_api.api.answer import ShownAnswer, completion_id
 from kimi_free_api.api.auth import credentials
 from kimi_free_api.api.body import json_body
-from kimi_free_api.api.context import service_of
+from kimi_free_api.api.context import TOKENS, service_of
+from kimi_free_api.api.guided_chat import guided_completion
+from kimi_free_api.api.keepalive import EarlyStart
 from kimi_free_api.api.schemas import parse_chat_request
 from kimi_free_api.api.sse import DONE, KEEPALIVE, STREAM_HEADERS, ChunkRenderer, error_event, usage_object
-from kimi_free_api.core.citations import Citations
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent, Finished, SearchResult, TextDelta, ThinkingDelta
-from kimi_free_api.core.limits import OutputLimit
-from kimi_free_api.core.request import ChatRequest, Message
+from kimi_free_api.core.request import ChatRequest
 from kimi_free_api.core.service import ChatRun
-from kimi_free_api.core.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -30,86 +29,9 @@ _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
 
 
-class _Answer:
-    """What the client is shown of one answer, the same whether it is streamed or returned whole."""
-
-    __slots__ = ("citations", "inline", "limit", "line_break", "reason", "reasoning", "text")
-
-    def __init__(self, chat: ChatRequest, run: ChatRun) -> None:
-        # Streams show search lines as they arrive; a whole answer lists its sources at the end instead.
-        self.inline = chat.stream
-        self.citations = Citations(run.spec.silent)
-        self.limit = OutputLimit.create(chat.stop, chat.max_tokens)
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
-        self.reason = "stop"
-        self.line_break = False
-
-    def add_text(self, text: str) -> str:
-        if self.line_break:  # keeps the answer's markdown apart from the search lines above it
-            text = "\n" + text
-            self.line_break = False
-        if self.limit is not None:
-            text = self.limit.feed(text)
-        if text:
-            self.text.append(text)
-        return text
-
-    def add_search(self, result: SearchResult) -> str:
-        line = self.citations.add(result)
-        if not self.inline:
-            return ""
-        self.line_break = self.line_break or bool(line)
-        return line
-
-    @property
-    def cut(self) -> bool:
-        return self.limit is not None and self.limit.reason is not None
-
-    def finish(self) -> str:
-        """Ends the answer; answers any text a stop-sequence check was still holding back."""
-        tail = ""
-        if self.limit is not None:
-            tail = self.limit.flush()
-            if tail:
-                self.text.append(tail)
-            self.reason = self.limit.reason or self.reason
-        return tail
-
-    def remember(self, run: ChatRun, content: str) -> None:
-        """A complete answer can be continued next turn; a cut or filtered one would leave Kimi's chat and the
-        client's history out of step."""
-        if self.reason == "stop":
-            run.remember(Message(role="assistant", content=content))
-
-    def usage(self, run: ChatRun) -> Usage:
-        return Usage.estimate(run.prompt, "".join(self.text), "".join(self.reasoning))
-
-
-def _completion_id(run: ChatRun) -> str:
-    # The seed answers with the Kimi chat id, which clients send back as conversation_id.
-    return run.chat_id or f"chatcmpl-{uuid.uuid4().hex}"
-
-
-class _EarlyStart:
-    """A stream that has to wait (for a free account, for Kimi's first words) starts its SSE response early and
-    sends keep-alive comments, so proxies and clients do not give up on a silent connection. From then on a failure
-    can only be reported as an error event."""
-
-    def __init__(self, request: web.Request) -> None:
-        self._request = request
-        self.response: web.StreamResponse | None = None
-
-    async def keepalive(self) -> None:
-        if self.response is None:
-            self.response = web.StreamResponse(headers=STREAM_HEADERS)
-            await self.response.prepare(self._request)
-        await self.response.write(KEEPALIVE)
-
-
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat = parse_chat_request(await json_body(request), await credentials(request))
-    early = _EarlyStart(request) if chat.stream else None
+    early = EarlyStart(request) if chat.stream else None
     try:
         run = await service_of(request).start(chat, early.keepalive if early else None)
     except GatewayError as exc:
@@ -120,9 +42,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             await early.response.write_eof()
         return early.response
     try:
+        if chat.guided:  # tools or JSON output: a checked answer, off the relay hot path
+            return await guided_completion(request, chat, run, early.response if early else None)
         if chat.stream:
             return await _stream(request, chat, run, early.response if early else None)
-        return await _complete(chat, run)
+        return await _complete(request, chat, run)
     finally:
         await run.close()
 
@@ -135,7 +59,7 @@ class _ChunkSink:
     __slots__ = ("_answer", "_keepalive_s", "_pause", "_render", "_run", "_transport", "_written")
 
     def __init__(
-        self, request: web.Request, render: ChunkRenderer, answer: _Answer, run: ChatRun, keepalive_s: float
+        self, request: web.Request, render: ChunkRenderer, answer: ShownAnswer, run: ChatRun, keepalive_s: float
     ) -> None:
         self._transport = request.transport
         self._keepalive_s = keepalive_s
@@ -210,8 +134,8 @@ async def _stream(
     if response is None:
         response = web.StreamResponse(headers=STREAM_HEADERS)
         await response.prepare(request)
-    render = ChunkRenderer(_completion_id(run), run.created, chat.model, chat.include_usage)
-    answer = _Answer(chat, run)
+    render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
+    answer = ShownAnswer(chat, run)
     out: list[bytes] = []
     try:
         await response.write(render.role())
@@ -226,7 +150,7 @@ async def _stream(
         answer.remember(run, "".join(answer.text))
         out.append(render.finish(answer.reason))
         if chat.include_usage:
-            out.append(render.usage(answer.usage(run)))
+            out.append(render.usage(await answer.usage(request.app[TOKENS], run.prompt)))
         out.append(DONE)
     except GatewayError as exc:
         # Headers are gone already: the failure must travel as an event, never as a silent close.
@@ -242,8 +166,8 @@ async def _stream(
     return response
 
 
-async def _complete(chat: ChatRequest, run: ChatRun) -> web.Response:
-    answer = _Answer(chat, run)
+async def _complete(request: web.Request, chat: ChatRequest, run: ChatRun) -> web.Response:
+    answer = ShownAnswer(chat, run)
     try:
         async for batch in run.batches():
             for event in batch:
@@ -272,11 +196,11 @@ async def _complete(chat: ChatRequest, run: ChatRun) -> web.Response:
     if thought:
         message["reasoning_content"] = thought
     body = {
-        "id": _completion_id(run),
+        "id": completion_id(run),
         "object": "chat.completion",
         "created": run.created,
         "model": chat.model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.reason}],
-        "usage": usage_object(answer.usage(run)),
+        "usage": usage_object(await answer.usage(request.app[TOKENS], run.prompt)),
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")

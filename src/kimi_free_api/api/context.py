@@ -11,7 +11,9 @@ from aiohttp import web
 
 from kimi_free_api.core.files import FileService
 from kimi_free_api.core.ports import KimiUpstream
+from kimi_free_api.core.response_store import ResponseStore
 from kimi_free_api.core.service import ChatService
+from kimi_free_api.core.usage import TokenCounter
 
 
 class ApiKeys(Protocol):
@@ -42,6 +44,8 @@ UPSTREAM = web.AppKey("upstream", KimiUpstream)
 ACCESS = web.AppKey("access", Access)
 POOL = web.AppKey("pool", PoolView)
 FILES = web.AppKey("files", FileService)
+TOKENS = web.AppKey("tokens", TokenCounter)
+RESPONSES = web.AppKey("responses", ResponseStore)
 
 
 def service_of(request: web.Request) -> ChatService:

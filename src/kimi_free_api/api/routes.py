@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kimi_free_api.api import admin, chat, files, misc, models
+from kimi_free_api.api import admin, chat, files, misc, models, responses
 from kimi_free_api.api.errors import add_common_headers, error_middleware
 
 # Clients are told to use a base URL ending in /v1, but people paste the bare host too.
@@ -17,6 +17,7 @@ def add_routes(app: web.Application) -> None:
     router = app.router
     for prefix in _PREFIXES:
         router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
+        router.add_post(f"{prefix}/responses", responses.create_response)
         router.add_get(f"{prefix}/models", models.list_models)
         router.add_get(prefix + "/models/{model:.+}", models.get_model)
         router.add_post(f"{prefix}/files", files.upload_file)

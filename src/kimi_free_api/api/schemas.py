@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kimi_free_api.api.parts import ATTACHMENT_PARTS, attachment_ref
+from kimi_free_api.api.tool_schemas import chat_tool_set, json_output
 from kimi_free_api.core.errors import InvalidRequest
 from kimi_free_api.core.modelspec import DEFAULT_MODEL
 from kimi_free_api.core.request import AttachmentRef, ChatRequest, Message, Role, ToolCall
@@ -89,6 +90,13 @@ def _tool_calls(value: Any, where: str) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
+def _assistant_calls(raw: dict[str, Any], where: str) -> tuple[ToolCall, ...]:
+    legacy = raw.get("function_call")  # the deprecated single call
+    if not raw.get("tool_calls") and isinstance(legacy, dict):
+        return _tool_calls([{"function": legacy}], f"{where}.function_call")
+    return _tool_calls(raw.get("tool_calls"), f"{where}.tool_calls")
+
+
 def _message(raw: Any, index: int) -> Message:
     where = f"messages[{index}]"
     if not isinstance(raw, dict):
@@ -110,7 +118,7 @@ def _message(raw: Any, index: int) -> Message:
         content=content,
         attachments=attachments,
         name=name or None,
-        tool_calls=_tool_calls(raw.get("tool_calls"), f"{where}.tool_calls") if role == "assistant" else (),
+        tool_calls=_assistant_calls(raw, where) if role == "assistant" else (),
         tool_call_id=tool_call_id if isinstance(tool_call_id, str) else None,
     )
 
@@ -132,16 +140,6 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
     n = _optional(body, "n", int, "an integer")
     if n is not None and n != 1:
         raise _fail("Only `n: 1` is supported: Kimi answers once per request.", "n", "unsupported_value")
-    for key in ("tools", "functions"):
-        if _optional(body, key, list, "an array"):
-            raise _fail(f"`{key}` (tool calling) is not supported by this server yet.", key, "unsupported_parameter")
-    response_format = _optional(body, "response_format", dict, "an object")
-    if response_format and response_format.get("type") not in (None, "text"):
-        raise _fail(
-            f"`response_format` {response_format.get('type')!r} is not supported by this server yet.",
-            "response_format",
-            "unsupported_parameter",
-        )
 
 
 def _stop(body: dict[str, Any]) -> tuple[str, ...]:
@@ -205,4 +203,6 @@ def parse_chat_request(body: Any, tokens: tuple[str, ...]) -> ChatRequest:
         conversation_id=conversation_id,
         stop=_stop(body),
         max_tokens=_max_tokens(body),
+        tools=chat_tool_set(body),
+        output=json_output(body.get("response_format"), "response_format", flat=False),
     )

@@ -70,6 +70,10 @@ class ChunkRenderer:
     def reasoning(self, text: str) -> bytes:
         return self._reasoning + orjson.dumps(text) + b"}" + self._tail
 
+    def delta(self, delta: dict[str, object]) -> bytes:
+        """Any other delta (tool calls); not on the relay's hot path."""
+        return self._head + orjson.dumps(delta) + self._tail
+
     def finish(self, reason: str) -> bytes:
         return (
             self._head

@@ -102,3 +102,9 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "timeout"
+
+
+class InvalidModelOutput(UpstreamError):
+    """Kimi's answer broke the tool-call or JSON format the request asked for, even after a repair request."""
+
+    code = "invalid_model_output"

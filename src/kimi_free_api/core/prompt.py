@@ -24,7 +24,8 @@ transcript in which every message keeps its role and position:
 `developer` is folded into `system` by the API layer. A `name` becomes an attribute (`<user name="ann">`).
 Assistant tool calls are written inside the assistant element as `<tool_call id=… name=…>ARGS</tool_call>`;
 tool results as `<tool tool_call_id=… name=…>`. When a Kimi chat is being continued, only the messages after the
-last assistant reply are sent, because Kimi already holds the rest.
+last assistant reply are sent, because Kimi already holds the rest. When the request declares tools or asks for
+JSON, the output protocol (core/tool_protocol.py) follows the conversation.
 """
 
 from __future__ import annotations
@@ -43,8 +44,12 @@ def _attr(name: str, value: str | None) -> str:
     return f' {name}="{escaped}"'
 
 
-def _element(message: Message) -> str:
-    attrs = _attr("name", message.name)
+def _element(message: Message, tool_names: dict[str, str]) -> str:
+    name = message.name
+    if message.role == "tool":
+        # Chat clients do not name the tool in its result; the call it answers does.
+        name = name or tool_names.get(message.tool_call_id or "")
+    attrs = _attr("name", name)
     if message.role == "tool":
         attrs = _attr("tool_call_id", message.tool_call_id) + attrs
     body = message.content
@@ -65,7 +70,11 @@ def unanswered_tail(messages: Sequence[Message]) -> Sequence[Message]:
     return messages
 
 
-def build_prompt(messages: Sequence[Message]) -> str:
+def build_prompt(messages: Sequence[Message], directive: str = "") -> str:
+    """`directive`: what the gateway itself asks of the answer (core/tool_protocol.py), after the conversation."""
     if len(messages) == 1 and messages[0].role == "user" and not messages[0].name:
-        return messages[0].content
-    return "\n\n".join([PREAMBLE, *(_element(m) for m in messages)])
+        prompt = messages[0].content
+    else:
+        tool_names = {call.id: call.name for m in messages for call in m.tool_calls if call.id}
+        prompt = "\n\n".join([PREAMBLE, *(_element(m, tool_names) for m in messages)])
+    return f"{prompt}\n\n{directive}" if directive else prompt

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from kimi_free_api.core.tools import JsonOutput, ToolSet
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -53,3 +55,10 @@ class ChatRequest:
     conversation_id: str | None = None
     stop: tuple[str, ...] = ()
     max_tokens: int | None = None
+    # The client's tools, and JSON output: the answer's shape is then enforced (core/guided.py).
+    tools: ToolSet | None = None
+    output: JsonOutput | None = None
+
+    @property
+    def guided(self) -> bool:
+        return self.tools is not None or self.output is not None

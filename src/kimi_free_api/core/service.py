@@ -39,6 +39,7 @@ from kimi_free_api.core.ports import (
 )
 from kimi_free_api.core.prompt import build_prompt, unanswered_tail
 from kimi_free_api.core.request import ChatRequest, Message
+from kimi_free_api.core.tool_protocol import output_directive
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,24 @@ class ChatRun:
     def remember(self, reply: Message) -> None:
         """The answer reached the client whole: a later request repeating history + this reply continues here."""
         self._reply_key = reply_key(self._history, reply)
+
+    async def follow_up(self, prompt: str, on_wait: WaitHook | None = None) -> ChatRun:
+        """Another turn in this run's Kimi chat on the same account: the repair request when an answer broke the
+        output protocol (core/guided.py). Call it once this run was read to the end; it hands its account lease
+        and its chat over to the new run, which is the one to close."""
+        stream = self._stream
+        assert stream is not None and stream.chat_id, "open() first"
+        self._closed = True
+        run = ChatRun(self._service, self._lease, self.spec, prompt, self.keep, history=self._history)
+        run.created = self.created
+        try:
+            await run.open(_upstream_chat(prompt, stream.chat_id, self.spec, (), stream.message_id), on_wait)
+        except BaseException:
+            if not run.chat_id:  # the new turn never reached Kimi, so nothing else cleans the chat up
+                self._cleanup_later()
+            raise
+        stream.close()
+        return run
 
     async def _start(self, request: UpstreamChat) -> None:
         self._stream = stream = await self._service.upstream.chat(self._token, request)
@@ -344,7 +363,7 @@ class ChatService:
         chat_id = plan.chat_id
         pinned = plan.pinned.account_id if plan.pinned is not None else ""
         parent_id = plan.pinned.message_id if plan.pinned is not None else ""
-        prompt = build_prompt(turn.messages)
+        prompt = build_prompt(turn.messages, output_directive(request.tools, request.output))
         keep = request.conversation_id is not None or not self.auto_delete
         policy = self.failover
         loop = asyncio.get_running_loop()

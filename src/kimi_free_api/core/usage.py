@@ -1,14 +1,17 @@
 """Token usage for responses.
 
-Kimi's web chat reports no token counts. Until a real tokenizer is wired in, this is an estimate in the way
-tokenizers of Chinese/English models behave on average: one token per CJK character, one per ~4 other characters.
-It is never 0 or a constant, so clients that budget or compact by tokens keep working.
+Kimi's web chat reports no token counts, so the gateway counts the text itself: with a real BPE vocabulary
+(core/tokenizer.py), or with `estimate_tokens`, which follows how tokenizers of Chinese/English models behave on
+average: one token per CJK character, one per ~4 other characters. The estimate also budgets `max_tokens`
+(core/limits.py), where it runs on every relayed delta.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0002fa1f]")
 
@@ -32,6 +35,20 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     @classmethod
-    def estimate(cls, prompt: str, answer: str, reasoning: str) -> Usage:
-        thinking = estimate_tokens(reasoning)
-        return cls(estimate_tokens(prompt), estimate_tokens(answer) + thinking, thinking)
+    def count(cls, counter: TokenCounter, prompt: str, answer: str, reasoning: str) -> Usage:
+        thinking = counter.count(reasoning)
+        return cls(counter.count(prompt), counter.count(answer) + thinking, thinking)
+
+
+class TokenCounter(Protocol):
+    def count(self, text: str) -> int: ...
+
+
+# Characters above which counting moves to a worker thread: an agent's long transcript takes milliseconds.
+_THREAD_ABOVE = 64 * 1024
+
+
+async def measure(counter: TokenCounter, prompt: str, answer: str, reasoning: str) -> Usage:
+    if len(prompt) + len(answer) + len(reasoning) > _THREAD_ABOVE:
+        return await asyncio.to_thread(Usage.count, counter, prompt, answer, reasoning)
+    return Usage.count(counter, prompt, answer, reasoning)

@@ -49,6 +49,9 @@ class ControlRoutes:
             ("POST", "faults", self._add_fault),
             ("DELETE", "faults", self._clear_faults),
             ("POST", "reset", self._reset),
+            ("GET", "script", self._script),
+            ("POST", "script", self._add_script),
+            ("DELETE", "script", self._clear_script),
         ]
         return [web.route(method, f"{PREFIX}/{path}", _json_call(call)) for method, path, call in calls]
 
@@ -80,6 +83,20 @@ class ControlRoutes:
     async def _clear_faults(self, request: web.Request) -> Any:
         self._runtime.faults.clear()
         return await self._faults(request)
+
+    async def _script(self, request: web.Request) -> Any:
+        return {"answers": self._runtime.script.pending()}
+
+    async def _add_script(self, request: web.Request) -> Any:
+        answers = (await read_json_object(request)).get("answers")
+        if not isinstance(answers, list):
+            raise InvalidSetting("answers", "must be an array of strings")
+        self._runtime.script.add(answers)
+        return await self._script(request)
+
+    async def _clear_script(self, request: web.Request) -> Any:
+        self._runtime.script.clear()
+        return await self._script(request)
 
     async def _reset(self, request: web.Request) -> Any:
         self._runtime.reset()

@@ -14,6 +14,7 @@ from kimi_free_api.emulator.config import EmulatorConfig
 from kimi_free_api.emulator.errors import UNAUTHENTICATED, invalid_argument
 from kimi_free_api.emulator.faults import FaultBook
 from kimi_free_api.emulator.ids import new_id, stable_id
+from kimi_free_api.emulator.script import AnswerScript
 from kimi_free_api.emulator.state import Account, State
 from kimi_free_api.emulator.tokens import TokenMint, is_expired
 
@@ -41,6 +42,7 @@ class Runtime:
         self.config = config
         self.state = State()
         self.faults = FaultBook()
+        self.script = AnswerScript()
         self.tokens = TokenMint()
         self.revoked: set[str] = set()  # refresh tokens replaced by rotation
         self.storage_key = secrets.token_bytes(32)  # signs presigned upload URLs
@@ -50,6 +52,7 @@ class Runtime:
         self.config = self.defaults
         self.state.clear()
         self.faults.clear()
+        self.script.clear()
 
     def create_account(self, name: str | None = None) -> Account:
         user_id = new_id()

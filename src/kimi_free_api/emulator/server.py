@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -71,8 +72,17 @@ class Emulator:
     def clear_faults(self) -> None:
         self._runtime.faults.clear()
 
+    def script(self, answers: Sequence[str]) -> None:
+        """Queues answers: each following Chat request answers with the next one, word for word (emulator/script.py)."""
+        self._runtime.script.add(answers)
+
+    @property
+    def scripted(self) -> list[str]:
+        """The scripted answers not used yet."""
+        return self._runtime.script.pending()
+
     def reset(self) -> None:
-        """Forget chats, counters, recorded requests and faults, and go back to the starting settings."""
+        """Forget chats, counters, recorded requests, faults and scripted answers; go back to the starting settings."""
         self._runtime.reset()
 
 

@@ -20,6 +20,7 @@ from kimi_free_api.emulator.faults import Fault
 from kimi_free_api.emulator.framing import end_stream, frame, utf8_cuts
 from kimi_free_api.emulator.ids import new_id
 from kimi_free_api.emulator.runtime import Runtime
+from kimi_free_api.emulator.script import scripted_deltas
 from kimi_free_api.emulator.state import Chat, Generation, Message
 from kimi_free_api.emulator.turn import Turn
 
@@ -65,7 +66,11 @@ class ChatStream:
         self._loop = asyncio.get_running_loop()
         self._due = self._loop.time()
         self._blocks = 0
-        self._answer = answer_deltas(turn.prompt, self._config, search=turn.search, files=files)
+        scripted = runtime.script.take()
+        if scripted is None:
+            self._answer = answer_deltas(turn.prompt, self._config, search=turn.search, files=files)
+        else:
+            self._answer = scripted_deltas(scripted, self._config)
         self._answered = 0
         parent = turn.parent_id or (chat.messages[-1].id if chat.messages else "")
         self._question = Message(new_id(), "user", turn.prompt, parent, frames.COMPLETED)

@@ -1,0 +1,64 @@
+"""Keeping a waiting SSE connection alive, for streams that are not relayed frame by frame."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from kimi_free_api.api.sse import KEEPALIVE, STREAM_HEADERS
+
+
+class EarlyStart:
+    """A stream that has to wait (for a free account, for Kimi's first words) starts its SSE response early and
+    sends keep-alive comments, so proxies and clients do not give up on a silent connection. From then on a failure
+    can only be reported as an event."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self.response: web.StreamResponse | None = None
+
+    async def prepared(self) -> web.StreamResponse:
+        if self.response is None:
+            self.response = web.StreamResponse(headers=STREAM_HEADERS)
+            await self.response.prepare(self._request)
+        return self.response
+
+    async def keepalive(self) -> None:
+        await (await self.prepared()).write(KEEPALIVE)
+
+
+class QuietWriter:
+    """Writes to a prepared stream and, while `ticking()`, sends a keep-alive comment whenever a whole interval
+    passed without a write (Kimi searching or thinking in silence, or an answer held back to be checked)."""
+
+    def __init__(self, response: web.StreamResponse, interval_s: float) -> None:
+        self.response = response
+        self._interval_s = interval_s
+        self._writes = 0
+
+    async def write(self, data: bytes) -> None:
+        self._writes += 1
+        await self.response.write(data)
+
+    async def keepalive(self) -> None:
+        await self.write(KEEPALIVE)
+
+    async def _tick(self) -> None:
+        while True:
+            seen = self._writes
+            await asyncio.sleep(self._interval_s)
+            if self._writes == seen:
+                await self.keepalive()
+
+    @contextlib.asynccontextmanager
+    async def ticking(self) -> AsyncIterator[None]:
+        ticker = asyncio.create_task(self._tick(), name="keepalive")
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await ticker

@@ -1,0 +1,356 @@
+"""POST /v1/responses: OpenAI's Responses API (Codex CLI, the Agents SDK's default model), on the same core as chat.
+
+Streams are `event: <type>` + `data: <json>` pairs, each payload repeating its `type` with an increasing
+`sequence_number`, in the order clients check: `response.created`, `response.in_progress`, then per output item
+`response.output_item.added`, its content (`response.content_part.added`, `response.output_text.delta`…`.done`,
+`response.content_part.done`; `response.reasoning_text.delta`/`.done` for Kimi's thinking;
+`response.function_call_arguments.delta`/`.done` for a call), `response.output_item.done`, and finally
+`response.completed` (or `response.incomplete` when cut, `response.failed` on a failure). No `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kimi_free_api.api.auth import bearer_tokens, credentials
+from kimi_free_api.api.body import json_body
+from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
+from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
+from kimi_free_api.api.responses_request import ResponsesRequest, parse_responses_request
+from kimi_free_api.api.sse import STREAM_HEADERS
+from kimi_free_api.core.errors import ContentFiltered, GatewayError, NotFound
+from kimi_free_api.core.events import Finished, TextDelta, ThinkingDelta
+from kimi_free_api.core.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
+from kimi_free_api.core.limits import OutputLimit
+from kimi_free_api.core.request import Message, ToolCall
+from kimi_free_api.core.response_store import StoredResponse
+from kimi_free_api.core.usage import Usage, measure
+
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def _owner(request: web.Request) -> str:
+    """Whose response it is: a digest of the credentials, so one client cannot continue another's responses."""
+    return hashlib.sha256("\n".join(bearer_tokens(request)).encode()).hexdigest()
+
+
+def _failure(exc: GatewayError) -> dict[str, str]:
+    # The Responses API has its own small set of error codes.
+    if exc.status == 429:
+        code = "rate_limit_exceeded"
+    elif exc.status < 500:
+        code = "invalid_prompt"
+    else:
+        code = "server_error"
+    return {"code": code, "message": exc.message}
+
+
+def _usage(usage: Usage) -> dict[str, object]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+class _Output:
+    """The output items of one response, built from the answer's events, and the stream events that build them."""
+
+    def __init__(self, namespaced: dict[str, tuple[str, str]], max_tokens: int | None) -> None:
+        self.namespaced = namespaced
+        self.limit = OutputLimit.create((), max_tokens)
+        self.items: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: tuple[ToolCall, ...] = ()
+        self.reason = "stop"
+        # The item being written (a message or reasoning), and its text so far.
+        self._open: dict[str, Any] | None = None
+        self._written: list[str] = []
+
+    @property
+    def cut(self) -> bool:
+        return self.limit is not None and self.limit.reason is not None
+
+    def take(self, batch: list[GuidedEvent]) -> None:
+        for event in batch:
+            if type(event) is TextDelta:
+                self._say(event.text)
+            elif type(event) is ThinkingDelta:
+                self._think(event.text)
+            elif type(event) is ToolCallsMade:
+                self.close()
+                self.calls = event.calls
+                for call in event.calls:
+                    self._call(call)
+            elif type(event) is Finished:
+                self.reason = event.reason
+        if self.limit is not None and self.limit.reason is not None:
+            self.reason = self.limit.reason
+
+    def _start(self, item: dict[str, Any]) -> None:
+        self.close()
+        self._open = item
+        self._written = []
+        self.items.append(item)
+        self.events.append({"type": "response.output_item.added", "output_index": len(self.items) - 1, "item": item})
+
+    def _where(self) -> dict[str, Any]:
+        assert self._open is not None
+        return {"item_id": self._open["id"], "output_index": len(self.items) - 1}
+
+    def _say(self, text: str) -> None:
+        if self.limit is not None:
+            text = self.limit.feed(text)
+        if not text:
+            return
+        if self._open is None or self._open["type"] != "message":
+            self._start(
+                {"type": "message", "id": _id("msg"), "status": "in_progress", "role": "assistant", "content": []}
+            )
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            self.events.append(
+                {"type": "response.content_part.added", **self._where(), "content_index": 0, "part": part}
+            )
+        self.text.append(text)
+        self._written.append(text)
+        delta = {"type": "response.output_text.delta", **self._where(), "content_index": 0, "delta": text}
+        self.events.append({**delta, "logprobs": []})
+
+    def _think(self, text: str) -> None:
+        if self._open is None or self._open["type"] != "reasoning":
+            self._start({"type": "reasoning", "id": _id("rs"), "summary": [], "content": []})
+        self.reasoning.append(text)
+        self._written.append(text)
+        self.events.append(
+            {"type": "response.reasoning_text.delta", **self._where(), "content_index": 0, "delta": text}
+        )
+
+    def _call(self, call: ToolCall) -> None:
+        namespace, name = self.namespaced.get(call.name, ("", call.name))
+        item: dict[str, Any] = {"type": "function_call", "id": _id("fc"), "call_id": call.id, "name": name}
+        if namespace:
+            item["namespace"] = namespace
+        self.items.append({**item, "arguments": "", "status": "in_progress"})
+        index = len(self.items) - 1
+        self.events.append({"type": "response.output_item.added", "output_index": index, "item": self.items[-1]})
+        where = {"item_id": item["id"], "output_index": index}
+        self.events.append({"type": "response.function_call_arguments.delta", **where, "delta": call.arguments})
+        done = {"type": "response.function_call_arguments.done", **where, "name": name, "arguments": call.arguments}
+        self.events.append(done)
+        self.items[-1] = {**item, "arguments": call.arguments, "status": "completed"}
+        self.events.append({"type": "response.output_item.done", "output_index": index, "item": self.items[-1]})
+
+    def close(self) -> None:
+        """Ends the item being written."""
+        item, self._open = self._open, None
+        if item is None:
+            return
+        index = len(self.items) - 1
+        text = "".join(self._written)
+        where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        if item["type"] == "message":
+            if self.limit is not None:  # what a stop-sequence check was still holding back
+                tail = self.limit.flush()
+                text += tail
+                self.text.append(tail)
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            self.events.append({"type": "response.output_text.done", **where, "text": text, "logprobs": []})
+            self.events.append({"type": "response.content_part.done", **where, "part": part})
+            item = {**item, "status": "completed", "content": [part]}
+        else:
+            self.events.append({"type": "response.reasoning_text.done", **where, "text": text})
+            item = {**item, "content": [{"type": "reasoning_text", "text": text}]}
+        self.items[index] = item
+        self.events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+
+
+class _Response:
+    """One response's identity and settings, and the response objects built from them."""
+
+    def __init__(self, parsed: ResponsesRequest, model: str) -> None:
+        self.id = _id("resp")
+        self.created_at = int(time.time())
+        self.parsed = parsed
+        self.model = model
+
+    def body(
+        self,
+        status: str,
+        output: list[dict[str, Any]],
+        usage: Usage | None = None,
+        *,
+        error: GatewayError | None = None,
+        incomplete: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "completed_at": int(time.time()) if status == "completed" else None,
+            "error": _failure(error) if error is not None else None,
+            "incomplete_details": {"reason": incomplete} if incomplete else None,
+            "model": self.model,
+            "output": output,
+            "store": self.parsed.store,
+            "usage": _usage(usage) if usage is not None else None,
+            **self.parsed.echo,
+        }
+        text = "".join(
+            part["text"] for item in output if item["type"] == "message" for part in item["content"] if "text" in part
+        )
+        if text:
+            body["output_text"] = text  # the SDKs' convenience property, as OpenAI sends it
+        return body
+
+
+class _Events:
+    """Serialises stream events with their `sequence_number`."""
+
+    def __init__(self, writer: QuietWriter) -> None:
+        self.writer = writer
+        self._sequence = 0
+
+    def encode(self, event: dict[str, Any]) -> bytes:
+        payload = {**event, "sequence_number": self._sequence}
+        self._sequence += 1
+        kind: str = event["type"]
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+    async def send(self, *events: dict[str, Any]) -> None:
+        await self.writer.write(b"".join(self.encode(event) for event in events))
+
+
+async def create_response(request: web.Request) -> web.StreamResponse:
+    parsed = parse_responses_request(await json_body(request), await credentials(request))
+    history: tuple[Message, ...] = ()
+    if parsed.previous_response_id:
+        stored = await request.app[RESPONSES].get(parsed.previous_response_id)
+        if stored is None or stored.owner != _owner(request):
+            raise NotFound(
+                f"No response {parsed.previous_response_id!r} to continue: responses are kept in this gateway's "
+                "memory only (not across restarts), for the credentials that created them, when `store` was not "
+                "false.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        history = stored.messages
+    conversation = history + parsed.messages
+    chat = replace(parsed.chat, messages=parsed.system + conversation)
+    response = _Response(parsed, chat.model)
+    early = EarlyStart(request) if chat.stream else None
+    try:
+        run = await service_of(request).start(chat, early.keepalive if early else None)
+    except GatewayError as exc:
+        if early is None or early.response is None:
+            raise
+        events = _Events(QuietWriter(early.response, service_of(request).keepalive_s))
+        with contextlib.suppress(ConnectionError):
+            created = {"type": "response.created", "response": response.body("in_progress", [])}
+            await events.send(created, {"type": "response.failed", "response": response.body("failed", [], error=exc)})
+            await early.response.write_eof()
+        return early.response
+    guided = GuidedAnswer(run, chat.tools, chat.output, live=chat.stream)
+    try:
+        if chat.stream:
+            return await _stream(request, response, guided, conversation, early.response if early else None)
+        return await _complete(request, response, guided, conversation)
+    finally:
+        await guided.run.close()
+        await run.close()
+
+
+async def _answer(guided: GuidedAnswer, output: _Output, events: _Events | None) -> None:
+    """Reads the whole answer into `output`, sending its stream events as they come when there are `events`."""
+    try:
+        async with contextlib.aclosing(guided.batches(events.writer.keepalive if events else None)) as batches:
+            async for batch in batches:
+                output.take(batch)
+                await _flush(output, events)
+                if output.cut:
+                    break
+    except ContentFiltered:
+        output.reason = "content_filter"
+    output.close()
+    await _flush(output, events)
+
+
+async def _flush(output: _Output, events: _Events | None) -> None:
+    if events is not None and output.events:
+        await events.send(*output.events)
+    output.events.clear()
+
+
+async def _finish(
+    request: web.Request, response: _Response, guided: GuidedAnswer, output: _Output, conversation: tuple[Message, ...]
+) -> dict[str, Any]:
+    """The final response object; a completed one is remembered for `previous_response_id` and continuity."""
+    prompt, written = "\n\n".join(guided.prompts), "".join(guided.replies)
+    usage = await measure(request.app[TOKENS], prompt, written, "".join(output.reasoning))
+    incomplete = _INCOMPLETE.get(output.reason)
+    if incomplete is not None:
+        return response.body("incomplete", output.items, usage, incomplete=incomplete)
+    reply = Message(role="assistant", content="".join(output.text), tool_calls=output.calls)
+    guided.run.remember(reply)
+    if response.parsed.store:
+        stored = StoredResponse(response.id, _owner(request), (*conversation, reply))
+        await request.app[RESPONSES].put(stored)
+    return response.body("completed", output.items, usage)
+
+
+async def _complete(
+    request: web.Request, response: _Response, guided: GuidedAnswer, conversation: tuple[Message, ...]
+) -> web.Response:
+    output = _Output(response.parsed.namespaced, response.parsed.chat.max_tokens)
+    await _answer(guided, output, None)
+    body = await _finish(request, response, guided, output, conversation)
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def _stream(
+    request: web.Request,
+    response: _Response,
+    guided: GuidedAnswer,
+    conversation: tuple[Message, ...],
+    prepared: web.StreamResponse | None,
+) -> web.StreamResponse:
+    if prepared is None:
+        prepared = web.StreamResponse(headers=STREAM_HEADERS)
+        await prepared.prepare(request)
+    writer = QuietWriter(prepared, service_of(request).keepalive_s)
+    events = _Events(writer)
+    output = _Output(response.parsed.namespaced, response.parsed.chat.max_tokens)
+    try:
+        opening = response.body("in_progress", [])
+        await events.send(
+            {"type": "response.created", "response": opening}, {"type": "response.in_progress", "response": opening}
+        )
+        try:
+            async with writer.ticking():
+                await _answer(guided, output, events)
+            body = await _finish(request, response, guided, output, conversation)
+            final = {"type": f"response.{body['status']}", "response": body}
+        except GatewayError as exc:
+            output.close()  # the items begun so far end, then the response fails
+            final = {"type": "response.failed", "response": response.body("failed", output.items, error=exc)}
+        await events.send(*output.events, final)
+        await prepared.write_eof()
+    except ConnectionError:
+        pass  # the client left; closing the run cleans up upstream
+    return prepared

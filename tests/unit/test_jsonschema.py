@@ -1,0 +1,132 @@
+"""The JSON Schema subset that tool arguments and structured outputs are checked against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kimi_free_api.core.jsonschema import SchemaError, check_schema, schema_errors
+
+WEATHER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "minLength": 1},
+        "unit": {"enum": ["c", "f"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 14},
+    },
+    "required": ["city"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "schema"),
+    [
+        ({"city": "Paris"}, WEATHER),
+        ({"city": "Paris", "unit": "c", "days": 3}, WEATHER),
+        ({"city": "Paris", "days": 3.0}, WEATHER),  # 3.0 is an integer in JSON Schema
+        (None, {"type": ["string", "null"]}),
+        (None, {"type": "string", "nullable": True}),
+        ([1, "a"], {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}]}),
+        ([1, "a"], {"type": "array", "items": [{"type": "integer"}, {"type": "string"}]}),
+        ({"x": 1}, {"patternProperties": {"^x$": {"type": "integer"}}, "additionalProperties": False}),
+        (5, {"anyOf": [{"type": "string"}, {"minimum": 3}]}),
+        ("a", {"oneOf": [{"type": "string"}, {"type": "integer"}]}),
+        (2, {"allOf": [{"type": "integer"}, {"multipleOf": 2}]}),
+        (0.3, {"multipleOf": 0.1}),
+        (
+            {"a": {"b": "x"}},
+            {"$defs": {"B": {"type": "string"}}, "properties": {"a": {"properties": {"b": {"$ref": "#/$defs/B"}}}}},
+        ),
+        ("anything", True),
+        ({"when": "2025-01-01"}, {"properties": {"when": {"type": "string", "format": "date"}}}),
+    ],
+)
+def test_valid_values(value: Any, schema: Any) -> None:
+    assert schema_errors(value, schema if isinstance(schema, dict) else {"not": {"not": schema}}) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "schema", "finding"),
+    [
+        ({}, WEATHER, "$: missing required property 'city'"),
+        ({"city": "Paris", "extra": 1}, WEATHER, "$: unexpected property 'extra'"),
+        ({"city": 5}, WEATHER, "city: expected string, got integer"),
+        ({"city": ""}, WEATHER, "city: must have at least 1 characters, has 0"),
+        ({"city": "P", "unit": "k"}, WEATHER, "unit: 'k' is not one of 'c', 'f'"),
+        ({"city": "P", "days": 15}, WEATHER, "days: must be <= 14, got 15"),
+        ({"city": "P", "days": 2.5}, WEATHER, "days: expected integer, got number"),
+        (True, {"type": "integer"}, "$: expected integer, got boolean"),
+        (1, {"const": True}, "$: must be True"),
+        ([1, 1], {"uniqueItems": True}, "[1]: repeats an earlier item (uniqueItems)"),
+        ([], {"minItems": 1}, "$: must have at least 1 items, has 0"),
+        ("abc", {"pattern": "^a$"}, "$: 'abc' does not match the pattern '^a$'"),
+        (2, {"exclusiveMaximum": 2}, "$: must be < 2, got 2"),
+        (0.35, {"multipleOf": 0.1}, "$: must be a multiple of 0.1, got 0.35"),
+        (1, {"anyOf": [{"type": "string"}, {"type": "null"}]}, "$: matches none of the allowed alternatives (anyOf)"),
+        (
+            1,
+            {"oneOf": [{"type": "integer"}, {"minimum": 0}]},
+            "$: must match exactly one alternative (oneOf), matches 2",
+        ),
+        (1, {"not": {"type": "integer"}}, "$: matches a schema it must not match (not)"),
+        (
+            {"a": [{"b": 1}]},
+            {"properties": {"a": {"items": {"properties": {"b": {"type": "string"}}}}}},
+            "a[0].b: expected string, got integer",
+        ),
+        ({"a": 1}, {"additionalProperties": {"type": "string"}}, "a: expected string, got integer"),
+        ({"a": 1, "b": 2}, {"maxProperties": 1}, "$: must have at most 1 properties, has 2"),
+    ],
+)
+def test_invalid_values_are_reported_with_their_path(value: Any, schema: dict[str, Any], finding: str) -> None:
+    assert schema_errors(value, schema) == [finding]
+
+
+def test_findings_are_capped() -> None:
+    schema = {"type": "object", "required": [f"p{n}" for n in range(30)]}
+    assert len(schema_errors({}, schema)) == 10
+
+
+def test_true_and_one_are_different_enum_members() -> None:
+    assert schema_errors(True, {"enum": [1]}) != []
+    assert schema_errors(1, {"enum": [1.0]}) == []
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$ref": "#/$defs/missing"},
+        {"$ref": "https://example.com/schema.json"},
+        {"properties": {"a": {"pattern": "("}}},
+        {"patternProperties": {"(": {}}},
+        {"items": 5},
+        {"anyOf": [{"type": "string"}, "x"]},
+        [],
+    ],
+)
+def test_unusable_schemas_are_refused(schema: Any) -> None:
+    with pytest.raises(SchemaError):
+        check_schema(schema)
+
+
+def test_a_reference_cycle_stops() -> None:
+    schema = {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}
+    check_schema(schema)  # the document itself is fine
+    with pytest.raises(SchemaError):
+        schema_errors(1, schema)
+
+
+def test_recursive_schemas_check_nested_values() -> None:
+    tree = {
+        "$defs": {
+            "node": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}
+        },
+        "$ref": "#/$defs/node",
+    }
+    check_schema(tree)
+    assert schema_errors({"children": [{"children": []}]}, tree) == []
+    assert schema_errors({"children": [{"children": [1]}]}, tree) == [
+        "children[0].children[0]: expected object, got integer"
+    ]
