@@ -10,7 +10,7 @@ from kimi_free_api.core.citations import Citations
 from kimi_free_api.core.events import SearchResult
 from kimi_free_api.core.limits import OutputLimit
 from kimi_free_api.core.request import ChatRequest, Message, ToolCall
-from kimi_free_api.core.service import ChatRun
+from kimi_free_api.core.run import ChatRun
 from kimi_free_api.core.usage import TokenCounter, Usage, measure
 
 # The finish reasons of an answer that reached the client whole (and so may be continued next turn).

@@ -20,7 +20,7 @@ from kimi_free_api.api.sse import DONE, KEEPALIVE, STREAM_HEADERS, ChunkRenderer
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent, Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.request import ChatRequest
-from kimi_free_api.core.service import ChatRun
+from kimi_free_api.core.run import ChatRun
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
 from kimi_free_api.core.request import ChatRequest, ToolCall
-from kimi_free_api.core.service import ChatRun
+from kimi_free_api.core.run import ChatRun
 
 
 def tool_calls_field(calls: Sequence[ToolCall]) -> list[dict[str, object]]:

@@ -26,7 +26,7 @@ from kimi_free_api.core.json_output import check_json
 from kimi_free_api.core.jsonschema import schema_errors
 from kimi_free_api.core.ports import WaitHook
 from kimi_free_api.core.request import ToolCall
-from kimi_free_api.core.service import ChatRun
+from kimi_free_api.core.run import ChatRun
 from kimi_free_api.core.tool_protocol import BlockGate, ParsedReply, parse_reply, repair_request
 from kimi_free_api.core.tools import JsonOutput, ToolSet
 

@@ -1,0 +1,265 @@
+"""One upstream answer in progress: its start, its reading (pull or push), and what happens to its chat after."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Protocol, TypeVar
+
+from kimi_free_api.core.background import BackgroundTasks
+from kimi_free_api.core.continuity import reply_key
+from kimi_free_api.core.errors import GatewayError
+from kimi_free_api.core.events import ChatEvent, Finished, TextDelta, ThinkingDelta
+from kimi_free_api.core.modelspec import ModelSpec
+from kimi_free_api.core.ports import (
+    BatchSink,
+    Conversation,
+    ConversationStore,
+    KimiUpstream,
+    Lease,
+    UpstreamChat,
+    UpstreamStream,
+    WaitHook,
+)
+from kimi_free_api.core.request import Message
+
+log = logging.getLogger(__name__)
+
+_CONTENT_EVENTS = (TextDelta, ThinkingDelta, Finished)
+_T = TypeVar("_T")
+
+
+class RunContext(Protocol):
+    """What an answer needs from the service that started it."""
+
+    upstream: KimiUpstream
+    background: BackgroundTasks
+    conversations: ConversationStore
+    instance: str
+    conversation_ttl_s: float
+    open_grace_s: float
+    keepalive_s: float
+
+
+class ChatRun:
+    """One upstream answer in progress. Read it with `batches()` or `relay()`; always `close()` it."""
+
+    def __init__(
+        self,
+        service: RunContext,
+        lease: Lease,
+        spec: ModelSpec,
+        prompt: str,
+        keep: bool,
+        *,
+        history: tuple[Message, ...] = (),
+    ) -> None:
+        self._service = service
+        self._lease = lease
+        self._token = lease.token
+        self._history = history
+        self._reply_key = ""
+        self.spec = spec
+        self.prompt = prompt
+        self.keep = keep
+        self.created = int(time.time())
+        self._stream: UpstreamStream | None = None
+        self._head: list[list[ChatEvent]] = []
+        self._opening: asyncio.Future[None] | None = None
+        self._closed = False
+
+    @property
+    def chat_id(self) -> str:
+        return self._stream.chat_id if self._stream is not None else ""
+
+    async def open(self, request: UpstreamChat, on_wait: WaitHook | None = None) -> None:
+        """Starts the upstream answer and reads until its first content.
+
+        Until then a failure can still become a plain HTTP error. The start runs shielded in its own task: a client
+        that leaves before Kimi has even named the chat must not abort the read that tells which chat to delete.
+        """
+        self._opening = asyncio.ensure_future(self._start(request))
+        try:
+            await self._waiting(self._opening, on_wait)
+            self._opening = None
+            await self._mark_writing()
+            stream = self._stream
+            assert stream is not None
+            while not any(isinstance(event, _CONTENT_EVENTS) for batch in self._head[-1:] for event in batch):
+                batch = await self._waiting(asyncio.ensure_future(stream.next_batch()), on_wait)
+                if batch is None:
+                    return
+                self._head.append(batch)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _waiting(self, step: asyncio.Future[_T], on_wait: WaitHook | None) -> _T:
+        """Awaits a step of the start (shielded: see `open`), calling `on_wait` at every keep-alive interval."""
+        while True:
+            try:
+                done, _ = await asyncio.wait((step,), timeout=self._service.keepalive_s if on_wait else None)
+            except asyncio.CancelledError:
+                if step is not self._opening:
+                    step.cancel()  # the chat is known by now: close() can clean it up without this read
+                raise
+            if done:
+                return step.result()
+            assert on_wait is not None
+            await on_wait()
+
+    async def _mark_writing(self) -> None:
+        """Records the chat before the answer is written into it: if this process dies meanwhile, the next one
+        (or another instance) finds it and deletes it."""
+        if self._stream is not None and self._stream.chat_id:
+            await self._service.conversations.put(
+                Conversation(self._stream.chat_id, self._lease.account_id, self._token, writer=self._service.instance)
+            )
+
+    def remember(self, reply: Message) -> None:
+        """The answer reached the client whole: a later request repeating history + this reply continues here."""
+        self._reply_key = reply_key(self._history, reply)
+
+    async def follow_up(self, prompt: str, on_wait: WaitHook | None = None) -> ChatRun:
+        """Another turn in this run's Kimi chat on the same account: the repair request when an answer broke the
+        output protocol (core/guided.py). Call it once this run was read to the end; it hands its account lease
+        and its chat over to the new run, which is the one to close."""
+        stream = self._stream
+        assert stream is not None and stream.chat_id, "open() first"
+        self._closed = True
+        run = ChatRun(self._service, self._lease, self.spec, prompt, self.keep, history=self._history)
+        run.created = self.created
+        try:
+            await run.open(upstream_chat(prompt, stream.chat_id, self.spec, (), stream.message_id), on_wait)
+        except BaseException:
+            if not run.chat_id:  # the new turn never reached Kimi, so nothing else cleans the chat up
+                self._cleanup_later()
+            raise
+        stream.close()
+        return run
+
+    async def _start(self, request: UpstreamChat) -> None:
+        self._stream = stream = await self._service.upstream.chat(self._token, request)
+        while not stream.chat_id:
+            batch = await stream.next_batch()
+            if batch is None:
+                return
+            self._head.append(batch)
+
+    async def batches(self) -> AsyncIterator[list[ChatEvent]]:
+        """Pull mode, for answers returned whole."""
+        assert self._stream is not None, "open() first"
+        head, self._head = self._head, []
+        for batch in head:
+            yield batch
+        try:
+            while (more := await self._stream.next_batch()) is not None:
+                yield more
+        except GatewayError as exc:
+            self._lease.failed(exc)
+            raise
+
+    def relay(self, on_batch: BatchSink) -> asyncio.Future[None]:
+        """Push mode, for streams: `on_batch` runs straight from the network callback for every batch.
+
+        The future resolves when the answer is complete, or fails with the `GatewayError` that ended it.
+        """
+        stream = self._stream
+        assert stream is not None, "open() first"
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_end(error: GatewayError | None) -> None:
+            if error is not None:
+                self._lease.failed(error)
+            if not done.done():
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+        head, self._head = self._head, []
+        for batch in head:
+            if not on_batch(batch):
+                stream.close()
+                on_end(None)
+                return done
+        stream.push(on_batch, on_end)
+        return done
+
+    def pause(self) -> None:
+        if self._stream is not None:
+            self._stream.pause()
+
+    def resume(self) -> None:
+        if self._stream is not None:
+            self._stream.resume()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        opening, self._opening = self._opening, None
+        if opening is not None and not opening.done():
+            self._service.background.spawn(self._finish_opening(opening), name="finish-opening")
+            return
+        self._cleanup_later()
+
+    async def _finish_opening(self, opening: asyncio.Future[None]) -> None:
+        """The client left while the answer was starting: wait (briefly) for the chat id, then clean up."""
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(opening, self._service.open_grace_s)
+        self._cleanup_later()
+
+    def _cleanup_later(self) -> None:
+        self._lease.release()
+        stream = self._stream
+        if stream is None:
+            return
+        # Read before closing: closing ourselves is not the upstream finishing.
+        completed = stream.completed
+        stream.close()
+        if stream.chat_id:
+            self._service.background.spawn(
+                self._cleanup(stream.chat_id, stream.message_id, completed), name=f"cleanup-{stream.chat_id}"
+            )
+
+    async def _cleanup(self, chat_id: str, message_id: str, completed: bool) -> None:
+        service = self._service
+        if not completed:
+            try:
+                await service.upstream.cancel_chat(self._token, chat_id, message_id)
+            except GatewayError as exc:
+                log.warning("could not cancel upstream chat %s: %s", chat_id, exc.message)
+        kept = Conversation(chat_id, self._lease.account_id, self._token, message_id, self._reply_key)
+        if self.keep:
+            kept.expires_at = float("inf")  # the client holds its id (conversation_id): never deleted by us
+        elif completed and self._reply_key and service.conversation_ttl_s > 0:
+            kept.expires_at = time.time() + service.conversation_ttl_s
+        else:
+            try:
+                await service.upstream.delete_chat(self._token, chat_id)
+            except GatewayError as exc:
+                log.warning("could not delete chat %s now (%s); the sweeper retries", chat_id, exc.message)
+                kept.expires_at = time.time()
+            else:
+                await service.conversations.remove(chat_id)
+                return
+        await service.conversations.put(kept)
+
+
+def upstream_chat(prompt: str, chat_id: str, spec: ModelSpec, files: tuple[str, ...], parent_id: str) -> UpstreamChat:
+    return UpstreamChat(
+        prompt=prompt,
+        chat_id=chat_id,
+        search=spec.search,
+        thinking=spec.thinking,
+        research=spec.research,
+        agent_id=spec.agent_id,
+        scenario=spec.scenario,
+        agent_mode=spec.agent_mode,
+        files=files,
+        parent_id=parent_id,
+    )
