@@ -16,7 +16,7 @@ from kimi_free_api.api.context import TOKENS, service_of
 from kimi_free_api.api.guided_chat import guided_completion
 from kimi_free_api.api.keepalive import EarlyStart
 from kimi_free_api.api.schemas import parse_chat_request
-from kimi_free_api.api.sse import DONE, KEEPALIVE, STREAM_HEADERS, ChunkRenderer, error_event, usage_object
+from kimi_free_api.api.sse import DONE, KEEPALIVE, ChunkRenderer, error_event, usage_object
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent, Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.request import ChatRequest
@@ -43,9 +43,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return early.response
     try:
         if chat.guided:  # tools or JSON output: a checked answer, off the relay hot path
-            return await guided_completion(request, chat, run, early.response if early else None)
+            return await guided_completion(request, chat, run, early)
         if chat.stream:
-            return await _stream(request, chat, run, early.response if early else None)
+            assert early is not None
+            return await _stream(request, chat, run, early)
         return await _complete(request, chat, run)
     finally:
         await run.close()
@@ -128,12 +129,8 @@ class _ChunkSink:
             self._run.resume()
 
 
-async def _stream(
-    request: web.Request, chat: ChatRequest, run: ChatRun, response: web.StreamResponse | None
-) -> web.StreamResponse:
-    if response is None:
-        response = web.StreamResponse(headers=STREAM_HEADERS)
-        await response.prepare(request)
+async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun, early: EarlyStart) -> web.StreamResponse:
+    response = await early.prepared()
     render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
     answer = ShownAnswer(chat, run)
     out: list[bytes] = []

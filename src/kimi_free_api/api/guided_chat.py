@@ -16,8 +16,8 @@ from aiohttp import web
 
 from kimi_free_api.api.answer import ShownAnswer, completion_id
 from kimi_free_api.api.context import TOKENS, service_of
-from kimi_free_api.api.keepalive import QuietWriter
-from kimi_free_api.api.sse import DONE, STREAM_HEADERS, ChunkRenderer, error_event, usage_object
+from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
+from kimi_free_api.api.sse import DONE, ChunkRenderer, error_event, usage_object
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
@@ -86,12 +86,12 @@ class _GuidedReply:
 
 
 async def guided_completion(
-    request: web.Request, chat: ChatRequest, run: ChatRun, response: web.StreamResponse | None
+    request: web.Request, chat: ChatRequest, run: ChatRun, early: EarlyStart | None
 ) -> web.StreamResponse:
     guided = GuidedAnswer(run, chat.tools, chat.output, live=chat.stream)
     try:
-        if chat.stream:
-            return await _stream(request, chat, guided, response)
+        if early is not None:
+            return await _stream(request, chat, guided, early)
         return await _complete(request, chat, guided)
     finally:
         await guided.run.close()  # the repair's run, if there was one (the caller closes the first)
@@ -111,11 +111,9 @@ async def _read(reply: _GuidedReply, guided: GuidedAnswer, writer: QuietWriter |
 
 
 async def _stream(
-    request: web.Request, chat: ChatRequest, guided: GuidedAnswer, response: web.StreamResponse | None
+    request: web.Request, chat: ChatRequest, guided: GuidedAnswer, early: EarlyStart
 ) -> web.StreamResponse:
-    if response is None:
-        response = web.StreamResponse(headers=STREAM_HEADERS)
-        await response.prepare(request)
+    response = await early.prepared()
     run = guided.run
     render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
     reply = _GuidedReply(chat, run, render)
