@@ -121,7 +121,8 @@ class ChatRun:
 
     def remember(self, reply: Message) -> None:
         """The answer reached the client whole: a later request repeating history + this reply continues here."""
-        self._reply_key = reply_key(self._history, reply)
+        if self.keep or self._service.conversation_ttl_s > 0:
+            self._reply_key = reply_key(self._history, reply)
 
     async def follow_up(self, prompt: str, on_wait: WaitHook | None = None) -> ChatRun:
         """Another turn in this run's Kimi chat on the same account: the repair request when an answer broke the

@@ -42,6 +42,7 @@ class SqliteConversations:
         self._chats: dict[str, Conversation] = {row[0]: Conversation(*row) for row in rows}
         self._keys: dict[str, str] = {c.key: c.chat_id for c in self._chats.values() if c.key}
         self._pending: dict[str, Conversation | None] = {}
+        self._on_disk: set[str] = set(self._chats)
         self._flusher: asyncio.Task[None] | None = None
 
     async def put(self, conversation: Conversation) -> None:
@@ -64,6 +65,10 @@ class SqliteConversations:
         old = self._chats.pop(chat_id, None)
         if old is not None and old.key and self._keys.get(old.key) == chat_id:
             del self._keys[old.key]
+        if self._pending.get(chat_id, False) is not False and chat_id not in self._on_disk:
+            # Recorded and removed before it was ever written (a chat deleted right after its answer).
+            del self._pending[chat_id]
+            return
         self._later(chat_id, None)
 
     async def live_instances(self, instance: str, ttl_s: float) -> frozenset[str]:
@@ -95,6 +100,8 @@ class SqliteConversations:
     def _write(self, pending: dict[str, Conversation | None]) -> None:
         upserts = [astuple(c) for c in pending.values() if c is not None]
         deletes = [(chat_id,) for chat_id, c in pending.items() if c is None]
+        self._on_disk.update(chat_id for chat_id, c in pending.items() if c is not None)
+        self._on_disk.difference_update(chat_id for chat_id, c in pending.items() if c is None)
         with self._lock:
             try:
                 self._db.execute("BEGIN")
