@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -14,12 +13,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from openai import AsyncOpenAI
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.e2e.support import free_port, stop_process
 
 
 @asynccontextmanager
@@ -36,13 +30,7 @@ async def _running(*args: str, env: dict[str, str] | None = None) -> AsyncIterat
     try:
         yield process
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_process(process)
 
 
 async def _wait_until_up(url: str) -> None:
@@ -58,7 +46,7 @@ async def _wait_until_up(url: str) -> None:
 
 
 async def test_serve_with_emulator_answers_any_token() -> None:
-    port = _free_port()
+    port = free_port()
     async with _running("serve", "--emulator", "--host", "127.0.0.1", "--port", str(port)) as process:
         await _wait_until_up(f"http://127.0.0.1:{port}/ping")
         async with AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="demo", max_retries=0) as client:
@@ -71,7 +59,7 @@ async def test_serve_with_emulator_answers_any_token() -> None:
 
 
 async def test_emulator_command_serves_the_protocol() -> None:
-    port = _free_port()
+    port = free_port()
     async with _running("emulator", "--port", str(port)):
         await _wait_until_up(f"http://127.0.0.1:{port}/_emulator/state")
         async with aiohttp.ClientSession() as session:
@@ -86,7 +74,7 @@ async def test_emulator_command_serves_the_protocol() -> None:
 
 
 async def test_settings_come_from_the_environment() -> None:
-    port = _free_port()
+    port = free_port()
     async with _running("serve", "--emulator", env={"HOST": "127.0.0.1", "PORT": str(port)}):
         await _wait_until_up(f"http://127.0.0.1:{port}/healthz")
 
