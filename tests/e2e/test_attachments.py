@@ -333,6 +333,29 @@ async def test_files_api_round_trip(client: openai.AsyncOpenAI, emulator: Emulat
     assert caught.value.code == "file_not_found"
 
 
+async def test_files_with_a_gateway_api_key_belong_to_a_server_account(
+    gateway_factory: GatewayFactory, emulator: Emulator
+) -> None:
+    accounts = [emulator.create_account(f"server{n}") for n in range(3)]
+    key = "files-api-key-0123456789"
+    gateway = await gateway_factory(kimi_tokens=",".join(a.refresh_token for a in accounts), api_keys=key)
+    async with openai_client(gateway, key) as client:
+        created = await client.files.create(
+            file=("brief.pdf", pdf("Server side"), "application/pdf"), purpose="user_data"
+        )
+        assert [f.id async for f in client.files.list()] == [created.id]
+        for _ in range(3):  # whichever account would be next in turn, the file's owner answers
+            await client.chat.completions.create(
+                model="kimi",
+                messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": created.id}}]}],
+            )
+    [uploaded] = emulator.state.files.values()
+    assert received(emulator)[1] == [uploaded]
+    assert emulator.state.requests["upload"] == 1
+    # Every chat ran on the account that owns the file, never on the other two.
+    assert set(emulator.state.max_concurrent_streams) == {uploaded.owner}
+
+
 async def test_a_file_belongs_to_the_account_that_uploaded_it(
     gateway: Gateway, emulator: Emulator, account: Account
 ) -> None:

@@ -29,6 +29,8 @@ class PoolView(Protocol):
 
     def any_token(self, tokens: tuple[str, ...]) -> str | None: ...
 
+    def server_tokens(self) -> tuple[str, ...]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Access:

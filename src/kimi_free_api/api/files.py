@@ -12,9 +12,9 @@ import orjson
 from aiohttp import BodyPartReader, web
 
 from kimi_free_api.api.auth import credentials
-from kimi_free_api.api.context import FILES
+from kimi_free_api.api.context import FILES, POOL
 from kimi_free_api.core.blobs import AttachmentRejected, Blob, BlobWriter
-from kimi_free_api.core.errors import InvalidRequest, NotFound
+from kimi_free_api.core.errors import InvalidRequest, NotFound, UpstreamUnavailable
 from kimi_free_api.core.files import StoredFile
 
 PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
@@ -41,13 +41,10 @@ def _json(body: object) -> web.Response:
 
 
 async def _caller_tokens(request: web.Request) -> tuple[str, ...]:
-    tokens = await credentials(request)
+    """The Kimi accounts a file may belong to: the client's own tokens, or (after an API key) the server's."""
+    tokens = await credentials(request) or request.app[POOL].server_tokens()
     if not tokens:
-        raise InvalidRequest(
-            "The Files API needs your own Kimi token as the bearer: a Kimi file belongs to the account that uploaded "
-            "it, and a chat using it must run on that account.",
-            code="kimi_token_required",
-        )
+        raise UpstreamUnavailable("No Kimi account is configured on this server for files.")
     return tokens
 
 

@@ -87,6 +87,10 @@ WaitHook = Callable[[], Awaitable[None]]
 
 
 class AccountPool(Protocol):
+    def server_tokens(self) -> tuple[str, ...]:
+        """The server's own accounts' tokens (server mode), e.g. to find which one owns an uploaded file."""
+        ...
+
     async def acquire(
         self,
         tokens: tuple[str, ...],

@@ -140,7 +140,9 @@ class ChatService:
     async def _begin(self, request: ChatRequest, plan: _Plan, on_wait: WaitHook | None) -> ChatRun:
         """The attachments of the messages sent are loaded first and released once Kimi has them (a continued
         chat sends, and so uploads, only the messages Kimi has not seen)."""
-        async with self.attachments.prepare(plan.messages, request.tokens) as turn:
+        # An API-key client's files belong to the server's accounts: look for them there.
+        tokens = request.tokens or (self.pool.server_tokens() if _names_files(plan.messages) else ())
+        async with self.attachments.prepare(plan.messages, tokens) as turn:
             return await self._start(request, turn, plan, on_wait)
 
     async def _start(self, request: ChatRequest, turn: PreparedTurn, plan: _Plan, on_wait: WaitHook | None) -> ChatRun:
@@ -193,6 +195,10 @@ class ChatService:
             lease.succeeded()
             return run
         raise AssertionError("unreachable: the last attempt either returns or raises")
+
+
+def _names_files(messages: tuple[Message, ...]) -> bool:
+    return any(ref.kind == "file_id" for message in messages for ref in message.attachments)
 
 
 @dataclass(slots=True, frozen=True)

@@ -128,6 +128,9 @@ class Scheduler:
         del self._accounts[account_id_]
         return True
 
+    def server_tokens(self) -> tuple[str, ...]:
+        return tuple(a.token for a in self._server)
+
     @property
     def has_server_accounts(self) -> bool:
         return bool(self._server)
