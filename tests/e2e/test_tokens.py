@@ -75,6 +75,7 @@ async def test_missing_token_is_401(http: aiohttp.ClientSession) -> None:
         assert response.status == 401
         error = (await response.json())["error"]
     assert set(error) == {"message", "type", "param", "code"}
+    assert "`Authorization: Bearer` header" in error["message"]  # readable: not mistaken for a secret
 
 
 async def test_token_check(http: aiohttp.ClientSession, account: Account) -> None:

@@ -19,7 +19,9 @@ def _require_admin(request: web.Request) -> None:
         raise NotFound("The admin API is disabled: set ADMIN_KEY to enable it.", code="admin_disabled")
     given = bearer_tokens(request)
     if len(given) != 1 or not hmac.compare_digest(given[0].encode(), admin_key.encode()):
-        raise Unauthorized("The admin API needs `Authorization: Bearer <ADMIN_KEY>`.", code="invalid_admin_key")
+        raise Unauthorized(
+            "The admin API needs ADMIN_KEY in the `Authorization: Bearer` header.", code="invalid_admin_key"
+        )
 
 
 async def list_accounts(request: web.Request) -> web.Response:

@@ -38,7 +38,8 @@ async def credentials(request: web.Request) -> tuple[str, ...]:
         )
     if not tokens:
         raise Unauthorized(
-            "No credentials: send `Authorization: Bearer <Kimi refresh or access token>` (or a gateway API key).",
+            "No credentials: put your Kimi refresh or access token (or a gateway API key) in the "
+            "`Authorization: Bearer` header.",
             code="missing_api_key",
         )
     return tokens
