@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kimi_free_api.api.fields import fail
 from kimi_free_api.api.parts import attachment_ref
 from kimi_free_api.api.tool_schemas import function_tool, json_output, tool_set, unique
-from kimi_free_api.core.errors import InvalidRequest
 from kimi_free_api.core.modelspec import DEFAULT_MODEL
 from kimi_free_api.core.request import AttachmentRef, ChatRequest, Message, Role, ToolCall
 from kimi_free_api.core.tools import FunctionTool
@@ -40,10 +40,6 @@ class ResponsesRequest:
     namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def _fail(message: str, param: str | None, code: str = "invalid_value") -> InvalidRequest:
-    return InvalidRequest(message, param=param, code=code)
-
-
 def _chat_part(part: Mapping[str, Any]) -> dict[str, Any]:
     """An `input_image` / `input_file` part in the chat shape that api/parts.py reads."""
     if part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
@@ -58,14 +54,14 @@ def _content(content: Any, where: str, role: Role) -> tuple[str, tuple[Attachmen
     if isinstance(content, str):
         return content, ()
     if not isinstance(content, list):
-        raise _fail(f"`{where}` must be a string or an array of content parts.", where, "invalid_type")
+        raise fail(f"`{where}` must be a string or an array of content parts.", where, "invalid_type")
     texts: list[str] = []
     attachments: list[AttachmentRef] = []
     length = 0  # of "\n".join(texts): where an attachment sits in the text
     for index, part in enumerate(content):
         at = f"{where}[{index}]"
         if not isinstance(part, Mapping):
-            raise _fail(f"`{at}` must be an object with a `type`.", at, "invalid_type")
+            raise fail(f"`{at}` must be an object with a `type`.", at, "invalid_type")
         kind = part.get("type")
         text = part.get("refusal") if kind == "refusal" else part.get("text")
         if (kind in _TEXT_PARTS or kind == "refusal") and isinstance(text, str):
@@ -74,7 +70,7 @@ def _content(content: Any, where: str, role: Role) -> tuple[str, tuple[Attachmen
         elif kind in ("input_image", "input_file") and role == "user":
             attachments.append(attachment_ref(_chat_part(part), at, length))
         else:
-            raise _fail(f"`{at}` has an unsupported content part type {kind!r}.", at, "unsupported_content")
+            raise fail(f"`{at}` has an unsupported content part type {kind!r}.", at, "unsupported_content")
     return "\n".join(texts), tuple(attachments)
 
 
@@ -83,7 +79,7 @@ def _output_text(output: Any, where: str) -> str:
         return output
     if isinstance(output, list):
         return _content(output, where, "tool")[0]
-    raise _fail(f"`{where}` must be a string or an array of content parts.", where, "invalid_type")
+    raise fail(f"`{where}` must be a string or an array of content parts.", where, "invalid_type")
 
 
 def _qualified(item: Mapping[str, Any]) -> str:
@@ -101,14 +97,14 @@ class _Transcript:
         raw_role = item.get("role")
         role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
         if role is None:
-            raise _fail(f"`{where}.role` must be user, assistant, system or developer.", f"{where}.role")
+            raise fail(f"`{where}.role` must be user, assistant, system or developer.", f"{where}.role")
         text, attachments = _content(item.get("content"), f"{where}.content", role)
         self.messages.append(Message(role=role, content=text, attachments=attachments))
 
     def add_call(self, item: Mapping[str, Any], where: str, arguments: Any) -> None:
         call_id = item.get("call_id")
         if not isinstance(call_id, str) or not isinstance(item.get("name"), str):
-            raise _fail(f"`{where}` needs a `call_id` and a `name`.", where, "missing_required_parameter")
+            raise fail(f"`{where}` needs a `call_id` and a `name`.", where, "missing_required_parameter")
         # Clients send "", "null" or nothing for argument-less calls.
         if not isinstance(arguments, str) or arguments.strip() in ("", "null"):
             arguments = "{}"
@@ -122,7 +118,7 @@ class _Transcript:
     def add_output(self, item: Mapping[str, Any], where: str) -> None:
         call_id = item.get("call_id")
         if not isinstance(call_id, str):
-            raise _fail(f"`{where}.call_id` is required.", f"{where}.call_id", "missing_required_parameter")
+            raise fail(f"`{where}.call_id` is required.", f"{where}.call_id", "missing_required_parameter")
         text = _output_text(item.get("output", ""), f"{where}.output")
         self.messages.append(Message("tool", text, tool_call_id=call_id))
 
@@ -131,12 +127,12 @@ def _messages(raw: Any) -> tuple[Message, ...]:
     if isinstance(raw, str):
         return (Message("user", raw),)
     if not isinstance(raw, list):
-        raise _fail("`input` must be a string or an array of input items.", "input", "invalid_type")
+        raise fail("`input` must be a string or an array of input items.", "input", "invalid_type")
     transcript = _Transcript()
     for index, item in enumerate(raw):
         where = f"input[{index}]"
         if not isinstance(item, Mapping):
-            raise _fail(f"`{where}` must be an object.", where, "invalid_type")
+            raise fail(f"`{where}` must be an object.", where, "invalid_type")
         kind = item.get("type", "message")
         if kind == "message":
             transcript.add_message(item, where)
@@ -162,11 +158,11 @@ def _tools(raw: Any) -> _Tools:
     if raw is None:
         return found
     if not isinstance(raw, list):
-        raise _fail("`tools` must be an array.", "tools", "invalid_type")
+        raise fail("`tools` must be an array.", "tools", "invalid_type")
     for index, entry in enumerate(raw):
         where = f"tools[{index}]"
         if not isinstance(entry, Mapping):
-            raise _fail(f"`{where}` must be an object.", where, "invalid_type")
+            raise fail(f"`{where}` must be an object.", where, "invalid_type")
         kind = entry.get("type")
         if kind == "function":
             found.declared.append(function_tool(entry, where))
@@ -174,7 +170,7 @@ def _tools(raw: Any) -> _Tools:
             namespace = entry.get("name")
             inner = entry.get("tools")
             if not isinstance(namespace, str) or not namespace or not isinstance(inner, list):
-                raise _fail(f"`{where}` needs a `name` and `tools`.", where, "missing_required_parameter")
+                raise fail(f"`{where}` needs a `name` and `tools`.", where, "missing_required_parameter")
             for number, spec in enumerate(inner):
                 if isinstance(spec, Mapping) and spec.get("type") == "function":
                     tool = function_tool(spec, f"{where}.tools[{number}]", name=f"{namespace}.{spec.get('name')}")
@@ -188,7 +184,7 @@ def _tools(raw: Any) -> _Tools:
 def _optional(body: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
     value = body.get(key)
     if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
-        raise _fail(f"`{key}` must be {what}.", key, "invalid_type")
+        raise fail(f"`{key}` must be {what}.", key, "invalid_type")
     return value
 
 
@@ -201,13 +197,13 @@ def _choice(raw: Any) -> Any:
 
 def parse_responses_request(body: Any, tokens: tuple[str, ...]) -> ResponsesRequest:
     if not isinstance(body, dict):
-        raise _fail("The request body must be a JSON object.", None, "invalid_type")
+        raise fail("The request body must be a JSON object.", None, "invalid_type")
     model = body.get("model") or DEFAULT_MODEL
     if not isinstance(model, str) or not model.strip():
-        raise _fail("`model` must be a non-empty string.", "model", "invalid_type")
+        raise fail("`model` must be a non-empty string.", "model", "invalid_type")
     for unsupported in ("conversation", "background"):
         if body.get(unsupported):
-            raise _fail(
+            raise fail(
                 f"`{unsupported}` is not supported by this gateway; chain responses with `previous_response_id`.",
                 unsupported,
                 "unsupported_parameter",
@@ -216,12 +212,12 @@ def parse_responses_request(body: Any, tokens: tuple[str, ...]) -> ResponsesRequ
     messages = _messages(body.get("input"))
     previous = _optional(body, "previous_response_id", str, "a string")
     if not messages and not previous:
-        raise _fail("`input` must contain at least one item.", "input", "empty_array")
+        raise fail("`input` must contain at least one item.", "input", "empty_array")
     tools = _tools(body.get("tools"))
     text = _optional(body, "text", dict, "an object") or {}
     max_output = _optional(body, "max_output_tokens", int, "an integer")
     if max_output is not None and max_output < 1:
-        raise _fail("`max_output_tokens` must be at least 1.", "max_output_tokens")
+        raise fail("`max_output_tokens` must be at least 1.", "max_output_tokens")
     reasoning = _optional(body, "reasoning", dict, "an object") or {}
     effort = reasoning.get("effort")
     system = (Message("system", instructions),) if instructions else ()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kimi_free_api.api.fields import fail, optional
 from kimi_free_api.api.parts import ATTACHMENT_PARTS, attachment_ref
 from kimi_free_api.api.tool_schemas import chat_tool_set, json_output
-from kimi_free_api.core.errors import InvalidRequest
 from kimi_free_api.core.modelspec import DEFAULT_MODEL
 from kimi_free_api.core.request import AttachmentRef, ChatRequest, Message, Role, ToolCall
 
@@ -26,17 +26,6 @@ _THINKING_EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
 _NO_THINKING_EFFORTS = frozenset({"none", "minimal"})
 
 
-def _fail(message: str, param: str | None, code: str = "invalid_value") -> InvalidRequest:
-    return InvalidRequest(message, param=param, code=code)
-
-
-def _optional(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
-    value = body.get(key)
-    if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
-        raise _fail(f"`{key}` must be {what}.", key, "invalid_type")
-    return value
-
-
 def _content(content: Any, where: str, role: Role) -> tuple[str, tuple[AttachmentRef, ...]]:
     """The text of a message (text parts joined by newlines) and its attachments, each placed in the text."""
     if isinstance(content, str):
@@ -44,16 +33,16 @@ def _content(content: Any, where: str, role: Role) -> tuple[str, tuple[Attachmen
     if content is None:
         if role in ("assistant", "tool"):
             return "", ()
-        raise _fail(f"`{where}` must not be null for a {role} message.", where, "invalid_type")
+        raise fail(f"`{where}` must not be null for a {role} message.", where, "invalid_type")
     if not isinstance(content, list):
-        raise _fail(f"`{where}` must be a string or an array of content parts.", where, "invalid_type")
+        raise fail(f"`{where}` must be a string or an array of content parts.", where, "invalid_type")
     texts: list[str] = []
     attachments: list[AttachmentRef] = []
     length = 0  # of "\n".join(texts)
     for index, part in enumerate(content):
         at = f"{where}[{index}]"
         if not isinstance(part, dict):
-            raise _fail(f"`{at}` must be an object with a `type`.", at, "invalid_type")
+            raise fail(f"`{at}` must be an object with a `type`.", at, "invalid_type")
         kind = part.get("type")
         text = part.get("text") if kind == "text" else part.get("refusal") if kind == "refusal" else None
         if isinstance(text, str) and (kind == "text" or role == "assistant"):
@@ -62,13 +51,13 @@ def _content(content: Any, where: str, role: Role) -> tuple[str, tuple[Attachmen
         elif kind in ATTACHMENT_PARTS and role == "user":
             attachments.append(attachment_ref(part, at, length))
         elif kind in (*ATTACHMENT_PARTS, "input_audio"):
-            raise _fail(
+            raise fail(
                 f"`{at}` is a `{kind}` part; attachments are accepted in user messages only, and audio not at all.",
                 at,
                 "unsupported_content",
             )
         else:
-            raise _fail(f"`{at}` has an unsupported content part type {kind!r}.", at, "unsupported_content")
+            raise fail(f"`{at}` has an unsupported content part type {kind!r}.", at, "unsupported_content")
     return "\n".join(texts), tuple(attachments)
 
 
@@ -76,12 +65,12 @@ def _tool_calls(value: Any, where: str) -> tuple[ToolCall, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise _fail(f"`{where}` must be an array.", where, "invalid_type")
+        raise fail(f"`{where}` must be an array.", where, "invalid_type")
     calls: list[ToolCall] = []
     for index, call in enumerate(value):
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise _fail(f"`{where}[{index}].function.name` is required.", f"{where}[{index}]", "invalid_type")
+            raise fail(f"`{where}[{index}].function.name` is required.", f"{where}[{index}]", "invalid_type")
         arguments = function.get("arguments")
         # Clients send "", "null" or nothing for argument-less calls.
         if not isinstance(arguments, str) or arguments.strip() in ("", "null"):
@@ -100,17 +89,15 @@ def _assistant_calls(raw: dict[str, Any], where: str) -> tuple[ToolCall, ...]:
 def _message(raw: Any, index: int) -> Message:
     where = f"messages[{index}]"
     if not isinstance(raw, dict):
-        raise _fail(f"`{where}` must be an object.", where, "invalid_type")
+        raise fail(f"`{where}` must be an object.", where, "invalid_type")
     raw_role = raw.get("role")
     role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
     if role is None:
-        raise _fail(
+        raise fail(
             f"`{where}.role` must be one of {', '.join(sorted(_ROLES))}; got {raw.get('role')!r}.",
             f"{where}.role",
         )
-    name = raw.get("name")
-    if name is not None and not isinstance(name, str):
-        raise _fail(f"`{where}.name` must be a string.", f"{where}.name", "invalid_type")
+    name = optional(raw, "name", str, "a string", where)
     tool_call_id = raw.get("tool_call_id")
     content, attachments = _content(raw.get("content"), f"{where}.content", role)
     return Message(
@@ -137,9 +124,9 @@ def _thinking(body: dict[str, Any]) -> bool | None:
 
 
 def _refuse_unsupported(body: dict[str, Any]) -> None:
-    n = _optional(body, "n", int, "an integer")
+    n = optional(body, "n", int, "an integer")
     if n is not None and n != 1:
-        raise _fail("Only `n: 1` is supported: Kimi answers once per request.", "n", "unsupported_value")
+        raise fail("Only `n: 1` is supported: Kimi answers once per request.", "n", "unsupported_value")
 
 
 def _stop(body: dict[str, Any]) -> tuple[str, ...]:
@@ -150,55 +137,49 @@ def _stop(body: dict[str, Any]) -> tuple[str, ...]:
         return (stop,)
     if isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop):
         return tuple(stop)
-    raise _fail("`stop` must be a string or an array of at most 4 strings.", "stop", "invalid_type")
+    raise fail("`stop` must be a string or an array of at most 4 strings.", "stop", "invalid_type")
 
 
 def _max_tokens(body: dict[str, Any]) -> int | None:
     for key in ("max_completion_tokens", "max_tokens"):
-        value = _optional(body, key, int, "an integer")
+        value = optional(body, key, int, "an integer")
         if value is not None:
             if value < 1:
-                raise _fail(f"`{key}` must be at least 1.", key)
+                raise fail(f"`{key}` must be at least 1.", key)
             return int(value)
     return None
 
 
 def parse_chat_request(body: Any, tokens: tuple[str, ...]) -> ChatRequest:
     if not isinstance(body, dict):
-        raise _fail("The request body must be a JSON object.", None, "invalid_type")
+        raise fail("The request body must be a JSON object.", None, "invalid_type")
     model = body.get("model")
     if model is None:
         model = DEFAULT_MODEL
     if not isinstance(model, str) or not model.strip():
-        raise _fail("`model` must be a non-empty string.", "model", "invalid_type")
+        raise fail("`model` must be a non-empty string.", "model", "invalid_type")
     raw_messages = body.get("messages")
     if raw_messages is None:
-        raise _fail("`messages` is required.", "messages", "missing_required_parameter")
+        raise fail("`messages` is required.", "messages", "missing_required_parameter")
     if not isinstance(raw_messages, list):
-        raise _fail("`messages` must be an array of messages.", "messages", "invalid_type")
+        raise fail("`messages` must be an array of messages.", "messages", "invalid_type")
     if not raw_messages:
-        raise _fail("`messages` must contain at least one message.", "messages", "empty_array")
+        raise fail("`messages` must contain at least one message.", "messages", "empty_array")
     messages = tuple(_message(raw, index) for index, raw in enumerate(raw_messages))
     if not any(m.content.strip() or m.tool_calls or m.attachments for m in messages):
-        raise _fail("Every message is empty: there is nothing to send to Kimi.", "messages")
-    stream = bool(_optional(body, "stream", bool, "a boolean"))
-    options = _optional(body, "stream_options", dict, "an object") or {}
-    include_usage = options.get("include_usage")
-    if include_usage is not None and not isinstance(include_usage, bool):
-        raise _fail(
-            "`stream_options.include_usage` must be a boolean.",
-            "stream_options.include_usage",
-            "invalid_type",
-        )
+        raise fail("Every message is empty: there is nothing to send to Kimi.", "messages")
+    stream = bool(optional(body, "stream", bool, "a boolean"))
+    options = optional(body, "stream_options", dict, "an object") or {}
+    include_usage = optional(options, "include_usage", bool, "a boolean", "stream_options")
     _refuse_unsupported(body)
-    conversation_id = _optional(body, "conversation_id", str, "a string")
+    conversation_id = optional(body, "conversation_id", str, "a string")
     return ChatRequest(
         model=model.strip(),
         messages=messages,
         tokens=tokens,
         stream=stream,
         include_usage=bool(include_usage) and stream,
-        use_search=bool(_optional(body, "use_search", bool, "a boolean")),
+        use_search=bool(optional(body, "use_search", bool, "a boolean")),
         thinking=_thinking(body),
         conversation_id=conversation_id,
         stop=_stop(body),

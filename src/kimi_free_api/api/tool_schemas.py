@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kimi_free_api.core.errors import InvalidRequest
+from kimi_free_api.api.fields import fail, optional
 from kimi_free_api.core.jsonschema import SchemaError, check_schema
 from kimi_free_api.core.tools import ChoiceMode, FunctionTool, JsonOutput, ToolSet
 
@@ -20,17 +20,13 @@ _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _MODES: tuple[ChoiceMode, ...] = ("auto", "none", "required")
 
 
-def _fail(message: str, param: str, code: str = "invalid_value") -> InvalidRequest:
-    return InvalidRequest(message, param=param, code=code)
-
-
 def _schema(value: Any, param: str) -> Mapping[str, Any] | None:
     if value is None:
         return None
     try:
         check_schema(value)
     except SchemaError as exc:
-        raise _fail(f"`{param}` is not a usable JSON Schema: {exc}", param, "invalid_schema") from None
+        raise fail(f"`{param}` is not a usable JSON Schema: {exc}", param, "invalid_schema") from None
     return dict(value)
 
 
@@ -39,16 +35,12 @@ def function_tool(spec: Mapping[str, Any], param: str, *, name: str | None = Non
     the spec (namespaced tools qualify it)."""
     raw_name = spec.get("name")
     if not isinstance(raw_name, str) or not _TOOL_NAME.fullmatch(raw_name):
-        raise _fail(
+        raise fail(
             f"`{param}.name` must be 1-128 letters, digits, '_', '-', '.' or ':'; got {raw_name!r}.",
             f"{param}.name",
         )
-    description = spec.get("description")
-    if description is not None and not isinstance(description, str):
-        raise _fail(f"`{param}.description` must be a string.", f"{param}.description", "invalid_type")
-    strict = spec.get("strict")
-    if strict is not None and not isinstance(strict, bool):
-        raise _fail(f"`{param}.strict` must be a boolean.", f"{param}.strict", "invalid_type")
+    description = optional(spec, "description", str, "a string", param)
+    strict = optional(spec, "strict", bool, "a boolean", param)
     return FunctionTool(
         name=name or raw_name,
         description=description or "",
@@ -61,7 +53,7 @@ def unique(tools: Sequence[FunctionTool], param: str) -> tuple[FunctionTool, ...
     seen: set[str] = set()
     for tool in tools:
         if tool.name in seen:
-            raise _fail(f"The tool name `{tool.name}` is declared twice.", param)
+            raise fail(f"The tool name `{tool.name}` is declared twice.", param)
         seen.add(tool.name)
     return tuple(tools)
 
@@ -81,7 +73,7 @@ def tool_set(
     if not tools:
         return None
     if parallel is not None and not isinstance(parallel, bool):
-        raise _fail("`parallel_tool_calls` must be a boolean.", "parallel_tool_calls", "invalid_type")
+        raise fail("`parallel_tool_calls` must be a boolean.", "parallel_tool_calls", "invalid_type")
     param = "function_call" if legacy else "tool_choice"
     mode: ChoiceMode = "auto"
     forced = ""
@@ -90,7 +82,7 @@ def tool_set(
     elif isinstance(choice, Mapping) and (legacy or choice.get("type") == "function"):
         named = choice.get("name") if legacy else _named(choice, flat)
         if named not in {tool.name for tool in tools}:
-            raise _fail(f"`{param}` names {named!r}, which is not among the declared tools.", param)
+            raise fail(f"`{param}` names {named!r}, which is not among the declared tools.", param)
         mode, forced = "function", named
     elif isinstance(choice, Mapping) and choice.get("type") == "allowed_tools":
         allowed = choice if flat else choice.get("allowed_tools")
@@ -99,9 +91,9 @@ def tool_set(
         tools = tuple(tool for tool in tools if tool.name in names)
         mode = "required" if allowed.get("mode") == "required" else "auto"
         if not tools:
-            raise _fail("`tool_choice.allowed_tools` names none of the declared tools.", param)
+            raise fail("`tool_choice.allowed_tools` names none of the declared tools.", param)
     elif choice is not None:
-        raise _fail(
+        raise fail(
             f"`{param}` must be none, auto, required, or name a declared function; got {choice!r}.",
             param,
             "unsupported_value",
@@ -114,22 +106,20 @@ def json_output(spec: Any, param: str, *, flat: bool) -> JsonOutput | None:
     if spec is None:
         return None
     if not isinstance(spec, Mapping):
-        raise _fail(f"`{param}` must be an object.", param, "invalid_type")
+        raise fail(f"`{param}` must be an object.", param, "invalid_type")
     kind = spec.get("type")
     if kind in (None, "text"):
         return None
     if kind == "json_object":
         return JsonOutput()
     if kind != "json_schema":
-        raise _fail(f"`{param}.type` {kind!r} is not supported (text, json_object, json_schema).", param)
+        raise fail(f"`{param}.type` {kind!r} is not supported (text, json_object, json_schema).", param)
     where = param if flat else f"{param}.json_schema"
     body = spec if flat else spec.get("json_schema")
     if not isinstance(body, Mapping):
-        raise _fail(f"`{where}` is required for the json_schema format.", where, "missing_required_parameter")
+        raise fail(f"`{where}` is required for the json_schema format.", where, "missing_required_parameter")
     name = body.get("name")
-    strict = body.get("strict")
-    if strict is not None and not isinstance(strict, bool):
-        raise _fail(f"`{where}.strict` must be a boolean.", f"{where}.strict", "invalid_type")
+    strict = optional(body, "strict", bool, "a boolean", where)
     # No schema at all: any JSON value will do.
     schema = _schema(body.get("schema"), f"{where}.schema") or {}
     return JsonOutput(schema=schema, name=name if isinstance(name, str) else "", strict=bool(strict))
@@ -140,26 +130,26 @@ def chat_tool_set(body: Mapping[str, Any]) -> ToolSet | None:
     tools, functions = body.get("tools"), body.get("functions")
     for key, value in (("tools", tools), ("functions", functions)):
         if value is not None and not isinstance(value, list):
-            raise _fail(f"`{key}` must be an array.", key, "invalid_type")
+            raise fail(f"`{key}` must be an array.", key, "invalid_type")
     if tools and functions:
-        raise _fail("Send `tools` or the deprecated `functions`, not both.", "functions")
+        raise fail("Send `tools` or the deprecated `functions`, not both.", "functions")
     declared: list[FunctionTool] = []
     for index, entry in enumerate(functions or tools or ()):
         where = f"functions[{index}]" if functions else f"tools[{index}]"
         if not isinstance(entry, Mapping):
-            raise _fail(f"`{where}` must be an object.", where, "invalid_type")
+            raise fail(f"`{where}` must be an object.", where, "invalid_type")
         if functions:
             declared.append(function_tool(entry, where))
             continue
         if entry.get("type", "function") != "function":
-            raise _fail(
+            raise fail(
                 f"`{where}.type` {entry.get('type')!r} is not supported: only function tools can be called.",
                 f"{where}.type",
                 "unsupported_value",
             )
         function = entry.get("function")
         if not isinstance(function, Mapping):
-            raise _fail(f"`{where}.function` is required.", f"{where}.function", "missing_required_parameter")
+            raise fail(f"`{where}.function` is required.", f"{where}.function", "missing_required_parameter")
         declared.append(function_tool(function, f"{where}.function"))
     if functions:
         return tool_set(unique(declared, "functions"), body.get("function_call"), None, flat=True, legacy=True)
