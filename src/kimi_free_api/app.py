@@ -7,6 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -31,9 +32,11 @@ from kimi_free_api.pool.prober import probe_forever
 from kimi_free_api.pool.scheduler import PoolSettings, Scheduler, SharedAccounts
 from kimi_free_api.state.conversations import SqliteConversations
 from kimi_free_api.state.keys import KeyRing
-from kimi_free_api.state.redis import RedisState
 from kimi_free_api.state.sqlite import AccountHealth, SqliteStore
 from kimi_free_api.upstream.web import KimiWebAdapter
+
+if TYPE_CHECKING:
+    from kimi_free_api.state.redis import RedisState
 
 log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
@@ -82,11 +85,18 @@ async def _token_counter(settings: Settings) -> TokenCounter:
     return counter
 
 
+def _redis_state(url: str) -> RedisState:
+    # Imported only when configured: the Redis client costs a single-instance gateway about 4 MB of memory.
+    from kimi_free_api.state.redis import RedisState
+
+    return RedisState.from_url(url)
+
+
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = SqliteStore.in_dir(settings.data_dir)
     # With Redis, several instances share the pool's limits and the conversations; otherwise the SQLite file.
-    shared = RedisState.from_url(settings.redis_url) if settings.redis_url else None
+    shared = _redis_state(settings.redis_url) if settings.redis_url else None
     pool = build_pool(settings, store, shared)
     client_tokens = settings.allow_client_tokens == "true" or (
         settings.allow_client_tokens == "auto" and not pool.has_server_accounts
