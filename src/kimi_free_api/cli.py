@@ -1,15 +1,20 @@
-"""`kimi-free-api serve` runs the gateway; `kimi-free-api emulator` runs the fake Kimi upstream."""
+"""`kimi-free-api serve` runs the gateway; `kimi-free-api emulator` runs the fake Kimi upstream; `accounts` and
+`keys` manage server mode's stored accounts and API keys.
+
+The standard library's argparse parses the command line: a CLI framework would be the largest thing the server
+loads (typer brings pydantic and rich, about 10 MB of the gateway's memory) for six commands.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import gc
 import logging
 import signal
-from typing import Annotated
+from collections.abc import Callable, Sequence
 
-import typer
 from aiohttp import web
 
 from kimi_free_api.app import create_app
@@ -18,15 +23,18 @@ from kimi_free_api.pool.accounts import account_id
 from kimi_free_api.redact import configure_logging, mask_token
 from kimi_free_api.state.sqlite import KEY_PREFIX, SqliteStore
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 log = logging.getLogger("kimi_free_api")
+
+
+class UsageError(Exception):
+    """A bad argument or setting: reported in one line with exit status 2, like argparse's own errors."""
 
 
 def _settings(**overrides: object) -> Settings:
     try:
         return Settings.from_env().with_overrides(**overrides)
     except SettingsError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
 
 
 async def _serve(settings: Settings, with_emulator: bool) -> None:
@@ -62,98 +70,120 @@ async def _serve(settings: Settings, with_emulator: bool) -> None:
             await emulator.stop()
 
 
-@cli.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on [env HOST, default 0.0.0.0]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on [env PORT, default 8000]")] = None,
-    kimi_base_url: Annotated[str | None, typer.Option(help="Kimi web origin [env KIMI_BASE_URL]")] = None,
-    emulator: Annotated[bool, typer.Option("--emulator", help="Answer from a built-in fake Kimi (demo)")] = False,
-) -> None:
-    """Run the OpenAI-compatible gateway."""
-    settings = _settings(host=host, port=port, kimi_base_url=kimi_base_url)
+def serve(args: argparse.Namespace) -> None:
+    settings = _settings(host=args.host, port=args.port, kimi_base_url=args.kimi_base_url)
     configure_logging(settings.log_level, settings.log_json)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, emulator))
+        asyncio.run(_serve(settings, args.emulator))
 
 
-@cli.command("emulator")
-def run_emulator(
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 9000,
-    open_accounts: Annotated[bool, typer.Option("--open", help="Accept any bearer string as an account")] = False,
-    event_delay_ms: Annotated[int, typer.Option(help="Delay between answer frames")] = 30,
-) -> None:
-    """Run the fake Kimi upstream (G3 protocol) for tests and demos."""
+def run_emulator(args: argparse.Namespace) -> None:
     from kimi_free_api.emulator import EmulatorConfig
     from kimi_free_api.emulator.server import run
 
     configure_logging()
-    run(host, port, EmulatorConfig(open_accounts=open_accounts, event_delay_ms=event_delay_ms))
-
-
-accounts_cli = typer.Typer(help="Kimi accounts the server answers with (server mode).", no_args_is_help=True)
-keys_cli = typer.Typer(
-    help="Gateway API keys for clients (server mode); only their hashes are stored.", no_args_is_help=True
-)
-cli.add_typer(accounts_cli, name="accounts")
-cli.add_typer(keys_cli, name="keys")
+    run(args.host, args.port, EmulatorConfig(open_accounts=args.open, event_delay_ms=args.event_delay_ms))
 
 
 def _store() -> SqliteStore:
     return SqliteStore.in_dir(_settings().data_dir)
 
 
-@accounts_cli.command("add")
-def accounts_add(
-    token: Annotated[str, typer.Argument(help="A Kimi refresh token (or access token)")],
-    label: Annotated[str, typer.Option(help="A name to recognise the account by")] = "",
-) -> None:
-    """Add a Kimi account (takes effect when the server starts)."""
-    token = token.strip()
+def accounts_add(args: argparse.Namespace) -> None:
+    token = args.token.strip()
     if token.startswith(KEY_PREFIX):
-        raise typer.BadParameter("that is a gateway API key, not a Kimi token")
-    store = _store()
-    store.add_account(account_id(token), token, label)
-    typer.echo(f"added account {account_id(token)} ({mask_token(token)})")
+        raise UsageError("that is a gateway API key, not a Kimi token")
+    _store().add_account(account_id(token), token, args.label)
+    print(f"added account {account_id(token)} ({mask_token(token)})")
 
 
-@accounts_cli.command("list")
-def accounts_list() -> None:
-    """List the stored accounts (tokens masked)."""
+def accounts_list(args: argparse.Namespace) -> None:
     for stored in _store().list_accounts():
-        typer.echo(f"{stored.id}  {mask_token(stored.token)}  {stored.label}")
+        print(f"{stored.id}  {mask_token(stored.token)}  {stored.label}")
 
 
-@accounts_cli.command("remove")
-def accounts_remove(account: Annotated[str, typer.Argument(help="The account id shown by `accounts list`")]) -> None:
-    """Remove a stored account."""
-    if not _store().remove_account(account):
-        raise typer.BadParameter(f"no stored account {account}")
-    typer.echo(f"removed account {account}")
+def accounts_remove(args: argparse.Namespace) -> None:
+    if not _store().remove_account(args.account):
+        raise UsageError(f"no stored account {args.account}")
+    print(f"removed account {args.account}")
 
 
-@keys_cli.command("create")
-def keys_create(name: Annotated[str, typer.Option(help="Who the key is for")] = "") -> None:
-    """Create an API key; it is shown once, only its hash is kept."""
-    stored, key = _store().create_key(name)
-    typer.echo(f"created key {stored.id}{f' ({name})' if name else ''}:")
-    typer.echo(key)
+def keys_create(args: argparse.Namespace) -> None:
+    stored, key = _store().create_key(args.name)
+    print(f"created key {stored.id}{f' ({args.name})' if args.name else ''}:")
+    print(key)
 
 
-@keys_cli.command("list")
-def keys_list() -> None:
-    """List API keys (ids and names only)."""
+def keys_list(args: argparse.Namespace) -> None:
     for stored in _store().list_keys():
-        typer.echo(f"{stored.id}  {stored.name}")
+        print(f"{stored.id}  {stored.name}")
 
 
-@keys_cli.command("revoke")
-def keys_revoke(key: Annotated[str, typer.Argument(help="The key id shown by `keys list`")]) -> None:
-    """Revoke an API key (running servers stop accepting it within seconds)."""
-    if not _store().revoke_key(key):
-        raise typer.BadParameter(f"no key {key}")
-    typer.echo(f"revoked key {key}")
+def keys_revoke(args: argparse.Namespace) -> None:
+    if not _store().revoke_key(args.key):
+        raise UsageError(f"no key {args.key}")
+    print(f"revoked key {args.key}")
 
 
-def main() -> None:
-    cli()
+Command = Callable[[argparse.Namespace], None]
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, run: Command, help: str
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help, description=help)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    parser = commands.add_parser(name, help=help, description=help)
+    parser.set_defaults(run=lambda _: parser.print_help())
+    return parser.add_subparsers(title="commands", metavar="COMMAND")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="kimi-free-api", description=__doc__.split("\n\n")[0])
+    root.set_defaults(run=lambda _: root.print_help())
+    commands = root.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = _command(commands, "serve", serve, "Run the OpenAI-compatible gateway.")
+    run.add_argument("--host", help="address to listen on [env HOST, default 0.0.0.0]")
+    run.add_argument("--port", type=int, help="port to listen on [env PORT, default 8000]")
+    run.add_argument("--kimi-base-url", help="Kimi web origin [env KIMI_BASE_URL]")
+    run.add_argument("--emulator", action="store_true", help="answer from a built-in fake Kimi (demo)")
+
+    fake = _command(commands, "emulator", run_emulator, "Run the fake Kimi upstream (G3 protocol) for tests and demos.")
+    fake.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    fake.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
+    fake.add_argument("--open", action="store_true", help="accept any bearer string as an account")
+    fake.add_argument("--event-delay-ms", type=int, default=30, help="delay between answer frames (default 30)")
+
+    accounts = _group(commands, "accounts", "Kimi accounts the server answers with (server mode).")
+    add = _command(accounts, "add", accounts_add, "Add a Kimi account (takes effect when the server starts).")
+    add.add_argument("token", help="a Kimi refresh token (or access token)")
+    add.add_argument("--label", default="", help="a name to recognise the account by")
+    _command(accounts, "list", accounts_list, "List the stored accounts (tokens masked).")
+    remove = _command(accounts, "remove", accounts_remove, "Remove a stored account.")
+    remove.add_argument("account", help="the account id shown by `accounts list`")
+
+    keys = _group(commands, "keys", "Gateway API keys for clients (server mode); only their hashes are stored.")
+    create = _command(keys, "create", keys_create, "Create an API key; it is shown once, only its hash is kept.")
+    create.add_argument("--name", default="", help="who the key is for")
+    _command(keys, "list", keys_list, "List API keys (ids and names only).")
+    revoke = _command(
+        keys, "revoke", keys_revoke, "Revoke an API key (running servers stop accepting it within seconds)."
+    )
+    revoke.add_argument("key", help="the key id shown by `keys list`")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli = parser()
+    args = cli.parse_args(argv)
+    try:
+        args.run(args)
+    except UsageError as exc:
+        cli.exit(2, f"kimi-free-api: error: {exc}\n")

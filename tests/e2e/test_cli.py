@@ -92,3 +92,61 @@ async def test_invalid_setting_is_reported() -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode != 0
     assert b"PORT" in stderr
+
+
+async def _cli(*args: str, data_dir: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kimi_free_api",
+        *args,
+        env={**os.environ, "DATA_DIR": data_dir},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_accounts_are_added_listed_masked_and_removed() -> None:
+    data_dir = tempfile.mkdtemp(prefix="kfa-cli-")
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjbGkifQ.c2lnbmF0dXJlLXNlY3JldA"
+    status, out, _ = await _cli("accounts", "add", token, "--label", "alice", data_dir=data_dir)
+    assert status == 0
+    account = out.split()[2]
+    status, out, _ = await _cli("accounts", "list", data_dir=data_dir)
+    assert status == 0
+    assert account in out
+    assert "alice" in out
+    assert token not in out
+    assert (await _cli("accounts", "remove", account, data_dir=data_dir))[0] == 0
+    status, _, err = await _cli("accounts", "remove", account, data_dir=data_dir)
+    assert status == 2
+    assert f"no stored account {account}" in err
+    status, _, err = await _cli("accounts", "add", "kfa-not-a-kimi-token-at-all", data_dir=data_dir)
+    assert status == 2
+    assert "gateway API key" in err
+
+
+async def test_keys_are_created_once_listed_by_id_and_revoked() -> None:
+    data_dir = tempfile.mkdtemp(prefix="kfa-cli-")
+    status, out, _ = await _cli("keys", "create", "--name", "laptop", data_dir=data_dir)
+    assert status == 0
+    key_id, key = out.split()[2], out.splitlines()[-1]
+    assert key.startswith("kfa-")
+    status, out, _ = await _cli("keys", "list", data_dir=data_dir)
+    assert f"{key_id}  laptop" in out
+    assert key not in out
+    assert (await _cli("keys", "revoke", key_id, data_dir=data_dir))[0] == 0
+    assert (await _cli("keys", "revoke", key_id, data_dir=data_dir))[0] == 2
+
+
+async def test_bad_arguments_exit_with_usage() -> None:
+    status, _, err = await _cli("serve", "--port", "eighty", data_dir=tempfile.mkdtemp(prefix="kfa-cli-"))
+    assert status == 2
+    assert "--port" in err
+    status, out, _ = await _cli(data_dir=tempfile.mkdtemp(prefix="kfa-cli-"))
+    assert status == 0
+    assert "serve" in out
+    assert "accounts" in out
