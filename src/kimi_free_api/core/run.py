@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.continuity import reply_key
@@ -29,7 +29,6 @@ from kimi_free_api.core.request import Message
 log = logging.getLogger(__name__)
 
 _CONTENT_EVENTS = (TextDelta, ThinkingDelta, Finished)
-_T = TypeVar("_T")
 
 
 class RunContext(Protocol):
@@ -68,7 +67,8 @@ class ChatRun:
         self.created = int(time.time())
         self._stream: UpstreamStream | None = None
         self._head: list[list[ChatEvent]] = []
-        self._opening: asyncio.Future[None] | None = None
+        self._opening: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] | None = None
         self._closed = False
 
     @property
@@ -78,38 +78,55 @@ class ChatRun:
     async def open(self, request: UpstreamChat, on_wait: WaitHook | None = None) -> None:
         """Starts the upstream answer and reads until its first content.
 
-        Until then a failure can still become a plain HTTP error. The start runs shielded in its own task: a client
-        that leaves before Kimi has even named the chat must not abort the read that tells which chat to delete.
+        Until then a failure can still become a plain HTTP error. The start runs in its own task, so that a client
+        that leaves before Kimi has even named the chat cannot abort the read that tells which chat to delete.
+        That task wakes this one directly when it ends: under load every extra hand-over (a done-callback, a
+        `wait()`) costs a whole turn of a busy event loop before the first content goes out.
         """
-        self._opening = asyncio.ensure_future(self._start(request))
+        loop = asyncio.get_running_loop()
+        self._opening = opening = loop.create_task(self._start(request))
         try:
-            await self._waiting(self._opening, on_wait)
+            while not opening.done():
+                self._wake = loop.create_future()
+                timer = loop.call_later(self._service.keepalive_s, self._wake_up) if on_wait else None
+                try:
+                    await self._wake
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                if not opening.done() and on_wait is not None:
+                    await on_wait()
             self._opening = None
-            await self._mark_writing()
-            stream = self._stream
-            assert stream is not None
-            while not any(isinstance(event, _CONTENT_EVENTS) for batch in self._head[-1:] for event in batch):
-                batch = await self._waiting(asyncio.ensure_future(stream.next_batch()), on_wait)
-                if batch is None:
-                    return
-                self._head.append(batch)
+            opening.result()
         except BaseException:
             await self.close()
             raise
 
-    async def _waiting(self, step: asyncio.Future[_T], on_wait: WaitHook | None) -> _T:
-        """Awaits a step of the start (shielded: see `open`), calling `on_wait` at every keep-alive interval."""
-        while True:
-            try:
-                done, _ = await asyncio.wait((step,), timeout=self._service.keepalive_s if on_wait else None)
-            except asyncio.CancelledError:
-                if step is not self._opening:
-                    step.cancel()  # the chat is known by now: close() can clean it up without this read
-                raise
-            if done:
-                return step.result()
-            assert on_wait is not None
-            await on_wait()
+    def _wake_up(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _start(self, request: UpstreamChat) -> None:
+        try:
+            self._stream = stream = await self._service.upstream.chat(self._token, request)
+            while not stream.chat_id:
+                if not await self._read_head(stream):
+                    return
+            if self._closed:
+                return  # the client left while Kimi was naming the chat: close() cleans it up now
+            await self._mark_writing()
+            while not any(isinstance(event, _CONTENT_EVENTS) for batch in self._head[-1:] for event in batch):
+                if not await self._read_head(stream):
+                    return
+        finally:
+            self._wake_up()
+
+    async def _read_head(self, stream: UpstreamStream) -> bool:
+        batch = await stream.next_batch()
+        if batch is None:
+            return False
+        self._head.append(batch)
+        return True
 
     async def _mark_writing(self) -> None:
         """Records the chat before the answer is written into it: if this process dies meanwhile, the next one
@@ -141,14 +158,6 @@ class ChatRun:
             raise
         stream.close()
         return run
-
-    async def _start(self, request: UpstreamChat) -> None:
-        self._stream = stream = await self._service.upstream.chat(self._token, request)
-        while not stream.chat_id:
-            batch = await stream.next_batch()
-            if batch is None:
-                return
-            self._head.append(batch)
 
     async def batches(self) -> AsyncIterator[list[ChatEvent]]:
         """Pull mode, for answers returned whole."""
@@ -203,12 +212,16 @@ class ChatRun:
             return
         self._closed = True
         opening, self._opening = self._opening, None
-        if opening is not None and not opening.done():
-            self._service.background.spawn(self._finish_opening(opening), name="finish-opening")
-            return
+        if opening is not None and opening.done() and not opening.cancelled():
+            opening.exception()  # seen by open(), or nobody waits for it any more: either way, not to be logged
+        elif opening is not None:
+            if not self.chat_id:
+                self._service.background.spawn(self._finish_opening(opening), name="finish-opening")
+                return
+            opening.cancel()  # the chat is named: the rest of the start is not needed to clean it up
         self._cleanup_later()
 
-    async def _finish_opening(self, opening: asyncio.Future[None]) -> None:
+    async def _finish_opening(self, opening: asyncio.Task[None]) -> None:
         """The client left while the answer was starting: wait (briefly) for the chat id, then clean up."""
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(opening, self._service.open_grace_s)
