@@ -24,6 +24,7 @@ from kimi_free_api.redact import configure_logging, mask_token
 from kimi_free_api.state.sqlite import KEY_PREFIX, SqliteStore
 
 log = logging.getLogger("kimi_free_api")
+_LISTEN_BACKLOG = 1024
 
 
 class UsageError(Exception):
@@ -53,7 +54,9 @@ async def _serve(settings: Settings, with_emulator: bool) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
-    site = web.TCPSite(runner, settings.host, settings.port)
+    # A burst of new connections larger than the default backlog of 128 would see some of them refused and
+    # retried a second later by the client's kernel.
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=_LISTEN_BACKLOG)
     await site.start()
     log.info("kimi-free-api listening on http://%s:%d", settings.host, settings.port)
     stop = asyncio.Event()

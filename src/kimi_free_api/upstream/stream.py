@@ -28,6 +28,8 @@ from kimi_free_api.upstream.watchdog import IdleWatchdog
 log = logging.getLogger(__name__)
 
 _PUSHED: dict[StreamReader, WebChatStream] = {}
+# The weight of the newest gap between frames in their moving average: a few quick frames make a stream "fast".
+_GAP_WEIGHT = 0.5
 
 
 class _PushingReader(StreamReader):
@@ -87,7 +89,12 @@ class WebChatStream:
         self._inbox: list[bytes] = []
         self._coalesce_s = coalesce_s
         self._last_relay = float("-inf")
-        self._held_for_coalescing = False
+        # A relay is waiting for the coalescing window to close; `_gathering`: and reading is paused meanwhile.
+        self._held = False
+        self._gathering = False
+        # How far apart frames arrive (a moving average), which tells whether holding one can gather another.
+        self._gap = coalesce_s
+        self._last_arrival = self._loop.time()
         watchdog.watch(self)
 
     @property
@@ -182,21 +189,31 @@ class WebChatStream:
     def _on_data(self, data: bytes) -> None:
         # aiohttp feeds every HTTP chunk separately, and one socket read often holds many: collect them and relay
         # once the read is processed, so a burst costs one translation pass and one write to the client.
+        now = self._loop.time()
+        self._gap += (now - self._last_arrival - self._gap) * _GAP_WEIGHT
+        self._last_arrival = now
         if not self._inbox:
-            wait = self._last_relay + self._coalesce_s - self._loop.time()
-            if wait <= 0:
-                self._loop.call_soon(self._relay_inbox)
-            else:
-                # Frames are coming faster than one per coalescing window: let the kernel gather the next ones
-                # and relay them together, instead of paying a wake-up, a read and a write for each.
-                self._held_for_coalescing = True
-                self._set_reading()
+            wait = self._last_relay + self._coalesce_s - now
+            if wait > self._gap:
+                # The next frame is due before the window since the last relay closes: hold this one until then,
+                # so that both go out in one write.
+                self._held = True
                 self._loop.call_later(wait, self._relay_inbox)
+            else:
+                # Nothing else is expected in time to share a write: holding would only delay this frame.
+                self._loop.call_soon(self._relay_inbox)
+        elif self._held and not self._gathering:
+            # A second frame within one window: a fast stream. Stop reading until the window closes and let the
+            # kernel gather the rest, instead of paying a wake-up and a read for each frame. Only now: pausing
+            # and resuming cost two system calls, more than a stream of one frame per window would save.
+            self._gathering = True
+            self._set_reading()
         self._inbox.append(data)
 
     def _relay_inbox(self) -> None:
-        if self._held_for_coalescing:
-            self._held_for_coalescing = False
+        self._held = False
+        if self._gathering:
+            self._gathering = False
             self._set_reading()
         self._last_relay = self._loop.time()
         if not self._inbox:
@@ -267,7 +284,7 @@ class WebChatStream:
         protocol = connection.protocol if connection is not None else None
         if protocol is None or self._closed:
             return
-        if self._paused or self._held_for_coalescing:
+        if self._paused or self._gathering:
             protocol.pause_reading()
         else:
             protocol.resume_reading()
