@@ -111,7 +111,7 @@ async def _cli(*args: str, data_dir: str) -> tuple[int, str, str]:
 
 async def test_accounts_are_added_listed_masked_and_removed() -> None:
     data_dir = tempfile.mkdtemp(prefix="kfa-cli-")
-    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjbGkifQ.c2lnbmF0dXJlLXNlY3JldA"
+    token = "a-kimi-refresh-token-for-the-cli-test"
     status, out, _ = await _cli("accounts", "add", token, "--label", "alice", data_dir=data_dir)
     assert status == 0
     account = out.split()[2]
