@@ -74,6 +74,19 @@ class _ChunkSink:
         transport = self._transport
         if transport is None or transport.is_closing():
             return False  # the client left: stop the upstream
+        data = self.render(batch)
+        if data:
+            transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+            self._written += 1
+            if transport.get_write_buffer_size() > _HIGH_WATER and self._pause is not None:
+                log.debug("client reads slower than Kimi writes: pausing the upstream stream")
+                self._run.pause()
+                if not self._pause.done():
+                    self._pause.set_result(None)
+        return not self._answer.cut
+
+    def render(self, batch: list[ChatEvent]) -> bytes:
+        """The batch's SSE chunks; the answer keeps count of what was shown."""
         render = self._render
         answer = self._answer
         out: list[bytes] = []
@@ -92,16 +105,7 @@ class _ChunkSink:
                     out.append(render.content(line))
             elif kind is Finished:
                 answer.reason = event.reason  # type: ignore[union-attr]
-        if out:
-            data = b"".join(out)
-            transport.write(b"%x\r\n%b\r\n" % (len(data), data))
-            self._written += 1
-            if transport.get_write_buffer_size() > _HIGH_WATER and self._pause is not None:
-                log.debug("client reads slower than Kimi writes: pausing the upstream stream")
-                self._run.pause()
-                if not self._pause.done():
-                    self._pause.set_result(None)
-        return not answer.cut
+        return b"".join(out)
 
     def _keepalive(self) -> None:
         transport = self._transport
@@ -134,9 +138,10 @@ async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun, early: 
     render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
     answer = ShownAnswer(chat, run)
     out: list[bytes] = []
+    sink = _ChunkSink(request, render, answer, run, service_of(request).keepalive_s)
     try:
-        await response.write(render.role())
-        sink = _ChunkSink(request, render, answer, run, service_of(request).keepalive_s)
+        # The role chunk and the answer's first words (read while opening) share one write, and one send().
+        await response.write(render.role() + b"".join(sink.render(batch) for batch in run.take_head()))
         try:
             await sink.until(run.relay(sink))
         except ContentFiltered:

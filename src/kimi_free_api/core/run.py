@@ -159,6 +159,12 @@ class ChatRun:
         stream.close()
         return run
 
+    def take_head(self) -> list[list[ChatEvent]]:
+        """The batches read while opening (up to the first content), for a caller that shows them itself: neither
+        `batches()` nor `relay()` hands them out again."""
+        head, self._head = self._head, []
+        return head
+
     async def batches(self) -> AsyncIterator[list[ChatEvent]]:
         """Pull mode, for answers returned whole."""
         assert self._stream is not None, "open() first"
