@@ -96,3 +96,20 @@ async def test_disconnect_while_waiting_for_first_content(
             pass
     await eventually(lambda: sum(emulator.state.active_streams.values()) == 0, timeout_s=5)
     await eventually(lambda: emulator.state.live_chats == 0, timeout_s=5)
+
+
+async def test_disconnect_after_the_chat_is_named_but_before_its_first_words(
+    http: aiohttp.ClientSession, emulator: Emulator, account: Account
+) -> None:
+    # Kimi names the chat at once, then is slow to write: the gateway knows what to delete without waiting.
+    emulator.configure(event_delay_ms=20_000, event_count=2)
+    body = {"model": "kimi", "messages": [{"role": "user", "content": "named, then slow"}], "stream": True}
+    headers = {"Authorization": f"Bearer {account.refresh_token}"}
+    with pytest.raises(asyncio.TimeoutError):
+        async with http.post(
+            "/v1/chat/completions", json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=0.5)
+        ):
+            pass
+    await eventually(lambda: emulator.state.live_chats == 0, timeout_s=3)
+    assert emulator.state.cancelled == 1
+    await eventually(lambda: sum(emulator.state.active_streams.values()) == 0, timeout_s=3)

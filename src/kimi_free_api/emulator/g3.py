@@ -124,7 +124,7 @@ class G3Routes:
     def _cancel(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         generation = self._owned_chat(user_id, body).generation
         if generation is not None and not generation.cancelled:
-            generation.cancelled = True
+            generation.cancel()
             self._runtime.state.cancelled += 1
         return {}
 

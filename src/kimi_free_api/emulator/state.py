@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -106,10 +107,16 @@ class UploadedFile:
 
 @dataclass
 class Generation:
-    """A reply being streamed; CancelChat flips `cancelled` and the stream notices before its next frame."""
+    """A reply being streamed; CancelChat flips `cancelled` and the stream notices before its next frame, or at
+    once when it is in a long pause (Kimi stops a cancelled answer; it does not sit out its thinking time)."""
 
     message_id: str
     cancelled: bool = False
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.stopped.set()
 
 
 @dataclass

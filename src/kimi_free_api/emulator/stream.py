@@ -28,6 +28,8 @@ CONNECT_JSON = "application/connect+json"
 STALL_LIMIT_S = 300.0
 _STALL_POLL_S = 0.05
 _MAX_LAG_S = 0.05
+# Pauses at least this long end early when the answer is cancelled.
+_WATCHED_PAUSE_S = 0.1
 _SPLIT_PAUSE_S = 0.001  # long enough for the reader to see each piece of a split frame on its own
 _HEARTBEAT = frame(frames.HEARTBEAT)
 _FAILED = "MESSAGE_STATUS_FAILED"  # the emulator's own marker, only visible in /_emulator/state
@@ -144,11 +146,18 @@ class ChatStream:
         seconds = self._due - now
         beat = self._config.heartbeat_ms / 1000
         while beat and seconds > beat:
-            await asyncio.sleep(beat)
+            await self._sleep(beat)
             seconds -= beat
             await self._write(_HEARTBEAT)
         if seconds > 0:
-            await asyncio.sleep(seconds)
+            await self._sleep(seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds < _WATCHED_PAUSE_S:
+            await asyncio.sleep(seconds)  # the common case, kept cheap: cancellation is noticed at the next frame
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._generation.stopped.wait(), seconds)
 
     async def _write(self, data: bytes) -> None:
         if not self._config.split_utf8:
