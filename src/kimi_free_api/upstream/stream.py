@@ -189,25 +189,29 @@ class WebChatStream:
     def _on_data(self, data: bytes) -> None:
         # aiohttp feeds every HTTP chunk separately, and one socket read often holds many: collect them and relay
         # once the read is processed, so a burst costs one translation pass and one write to the client.
+        if self._inbox:
+            # Another frame before the last one went out: a fast stream, whose gap needs no clock to update.
+            self._gap *= 1 - _GAP_WEIGHT
+            if self._held and not self._gathering:
+                # A second frame within one window: stop reading until the window closes and let the kernel
+                # gather the rest, instead of paying a wake-up and a read for each frame. Only now: pausing and
+                # resuming cost two system calls, more than a stream of one frame per window would save.
+                self._gathering = True
+                self._set_reading()
+            self._inbox.append(data)
+            return
         now = self._loop.time()
         self._gap += (now - self._last_arrival - self._gap) * _GAP_WEIGHT
         self._last_arrival = now
-        if not self._inbox:
-            wait = self._last_relay + self._coalesce_s - now
-            if wait > self._gap:
-                # The next frame is due before the window since the last relay closes: hold this one until then,
-                # so that both go out in one write.
-                self._held = True
-                self._loop.call_later(wait, self._relay_inbox)
-            else:
-                # Nothing else is expected in time to share a write: holding would only delay this frame.
-                self._loop.call_soon(self._relay_inbox)
-        elif self._held and not self._gathering:
-            # A second frame within one window: a fast stream. Stop reading until the window closes and let the
-            # kernel gather the rest, instead of paying a wake-up and a read for each frame. Only now: pausing
-            # and resuming cost two system calls, more than a stream of one frame per window would save.
-            self._gathering = True
-            self._set_reading()
+        wait = self._last_relay + self._coalesce_s - now
+        if wait > self._gap:
+            # The next frame is due before the window since the last relay closes: hold this one until then, so
+            # that both go out in one write.
+            self._held = True
+            self._loop.call_later(wait, self._relay_inbox)
+        else:
+            # Nothing else is expected in time to share a write: holding would only delay this frame.
+            self._loop.call_soon(self._relay_inbox)
         self._inbox.append(data)
 
     def _relay_inbox(self) -> None:
