@@ -18,6 +18,8 @@ from kimi_free_api.emulator.state import Account, State
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # flattened conversations can be long
 SHUTDOWN_TIMEOUT_S = 1.0  # streams still running when stop() is called are cut after this
+# Like a real server's, and like the gateway's: a burst of hundreds of new connections is not partly refused.
+LISTEN_BACKLOG = 1024
 
 
 class Emulator:
@@ -39,7 +41,7 @@ class Emulator:
         self._runtime.closing.clear()
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
         self._runner = runner
         self.port = int(runner.addresses[0][1])
         self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
@@ -95,5 +97,6 @@ def run(host: str, port: int, config: EmulatorConfig) -> None:
         port=port,
         access_log=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        backlog=LISTEN_BACKLOG,
         print=lambda _: print(f"Kimi emulator listening on http://{host}:{port}", flush=True),
     )
