@@ -32,6 +32,11 @@ class EnvelopeDecoder:
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         if self._pending:
             data = self._pending + data
+        elif len(data) >= 5:
+            # The usual read: exactly one whole uncompressed envelope.
+            flags, length = _HEADER.unpack_from(data)
+            if length == len(data) - 5 and not flags & FLAG_COMPRESSED:
+                return [(flags, data[5:])]
         envelopes: list[tuple[int, bytes]] = []
         offset = 0
         end = len(data)

@@ -140,7 +140,8 @@ class FrameTranslator:
                 return
             content = content[sent:]
         self._sent[key] = sent + len(content)
-        if self._strip_markers and max(content) >= "\ue000":
+        # isascii() answers for most text in a few nanoseconds; only other text is searched for markers.
+        if self._strip_markers and not content.isascii() and _CITATION_MARKERS.search(content):
             content = _CITATION_MARKERS.sub("", content)
             if not content:
                 return
