@@ -218,13 +218,14 @@ class ChatRun:
             return
         self._closed = True
         opening, self._opening = self._opening, None
-        if opening is not None and opening.done() and not opening.cancelled():
-            opening.exception()  # seen by open(), or nobody waits for it any more: either way, not to be logged
-        elif opening is not None:
-            if not self.chat_id:
-                self._service.background.spawn(self._finish_opening(opening), name="finish-opening")
-                return
-            opening.cancel()  # the chat is named: the rest of the start is not needed to clean it up
+        if opening is not None:
+            if not opening.done():
+                if not self.chat_id:
+                    self._service.background.spawn(self._finish_opening(opening), name="finish-opening")
+                    return
+                opening.cancel()  # the chat is named: the rest of the start is not needed to clean it up
+            elif not opening.cancelled():
+                opening.exception()  # seen by open(), or nobody waits for it any more: not to be logged either way
         self._cleanup_later()
 
     async def _finish_opening(self, opening: asyncio.Task[None]) -> None:
