@@ -302,3 +302,41 @@ async def test_previous_response_id_continues_the_kimi_chat_that_holds_it(
     # Only the tool result travels: Kimi's chat already holds the question and the call.
     sent = sent_texts(emulator)[1]
     assert "Weather in Paris?" not in sent and f'<tool tool_call_id="{function_call.call_id}">\nsunny\n</tool>' in sent
+
+
+async def test_a_response_is_retrieved_as_returned_and_deleted(
+    client: AsyncOpenAI, gateway: Gateway, emulator: Emulator
+) -> None:
+    created = await client.responses.create(model="kimi", input="Keep this one")
+    retrieved = await client.responses.retrieve(created.id)
+    assert retrieved.model_dump() == created.model_dump()
+    async with client.responses.stream(model="kimi", input="And this one") as stream:
+        streamed = await stream.get_final_response()
+    assert (await client.responses.retrieve(streamed.id)).output_text == streamed.output_text
+    with pytest.raises(openai.BadRequestError) as refused:
+        await client.responses.retrieve(streamed.id, stream=True)
+    assert refused.value.param == "stream"
+
+    async with openai_client(gateway, emulator.create_account("bob").refresh_token) as other:
+        with pytest.raises(openai.NotFoundError):
+            await other.responses.retrieve(created.id)
+        with pytest.raises(openai.NotFoundError):
+            await other.responses.delete(created.id)
+
+    await client.responses.delete(created.id)
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.create(model="kimi", input="more", previous_response_id=created.id)
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.delete(created.id)
+
+
+async def test_an_unstored_or_unknown_response_is_not_found(client: AsyncOpenAI, http: aiohttp.ClientSession) -> None:
+    unstored = await client.responses.create(model="kimi", input="x", store=False)
+    with pytest.raises(openai.NotFoundError) as caught:
+        await client.responses.retrieve(unstored.id)
+    assert caught.value.param == "response_id"
+    async with http.get("/v1/responses/resp_unknown") as response:
+        assert response.status == 401  # no credentials: refused before anything is looked up
+        assert set((await response.json())["error"]) == {"message", "type", "param", "code"}

@@ -26,7 +26,7 @@ from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
 from kimi_free_api.api.responses_request import ResponsesRequest, parse_responses_request
 from kimi_free_api.api.sse import STREAM_HEADERS
-from kimi_free_api.core.errors import ContentFiltered, GatewayError, NotFound
+from kimi_free_api.core.errors import ContentFiltered, GatewayError, InvalidRequest, NotFound
 from kimi_free_api.core.events import Finished, TextDelta, ThinkingDelta
 from kimi_free_api.core.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
 from kimi_free_api.core.limits import OutputLimit
@@ -237,6 +237,37 @@ class _Events:
         await self.writer.write(b"".join(self.encode(event) for event in events))
 
 
+async def get_response(request: web.Request) -> web.Response:
+    """GET /v1/responses/{response_id}: a completed response, as it was returned."""
+    stored = await _own_response(request)
+    if request.query.get("stream", "").lower() in ("true", "1"):
+        raise InvalidRequest(
+            "Replaying a stored response as a stream is not supported: retrieve it without `stream`.", param="stream"
+        )
+    return web.Response(body=stored.body, content_type="application/json")
+
+
+async def delete_response(request: web.Request) -> web.Response:
+    """DELETE /v1/responses/{response_id}: forgotten, so it can no longer be retrieved or continued."""
+    stored = await _own_response(request)
+    await request.app[RESPONSES].delete(stored.id)
+    body = {"id": stored.id, "object": "response", "deleted": True}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def _own_response(request: web.Request) -> StoredResponse:
+    await credentials(request)  # a bad credential is a 401, as on every other route
+    response_id = request.match_info["response_id"]
+    stored = await request.app[RESPONSES].get(response_id)
+    if stored is None or stored.owner != _owner(request):
+        raise NotFound(
+            f"Response with id {response_id!r} not found: this gateway keeps completed responses stored with "
+            "`store` true, in memory (not across restarts), for the credentials that created them.",
+            param="response_id",
+        )
+    return stored
+
+
 async def create_response(request: web.Request) -> web.StreamResponse:
     parsed = parse_responses_request(await json_body(request), await credentials(request))
     history: tuple[Message, ...] = ()
@@ -308,10 +339,11 @@ async def _finish(
         return response.body("incomplete", output.items, usage, incomplete=incomplete)
     reply = Message(role="assistant", content="".join(output.text), tool_calls=output.calls)
     guided.run.remember(reply)
+    body = response.body("completed", output.items, usage)
     if response.parsed.store:
-        stored = StoredResponse(response.id, _owner(request), (*conversation, reply))
+        stored = StoredResponse(response.id, _owner(request), (*conversation, reply), orjson.dumps(body))
         await request.app[RESPONSES].put(stored)
-    return response.body("completed", output.items, usage)
+    return body
 
 
 async def _complete(

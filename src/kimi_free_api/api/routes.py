@@ -18,6 +18,8 @@ def add_routes(app: web.Application) -> None:
     for prefix in _PREFIXES:
         router.add_post(f"{prefix}/chat/completions", chat.chat_completions)
         router.add_post(f"{prefix}/responses", responses.create_response)
+        router.add_get(prefix + "/responses/{response_id}", responses.get_response)
+        router.add_delete(prefix + "/responses/{response_id}", responses.delete_response)
         router.add_get(f"{prefix}/models", models.list_models)
         router.add_get(prefix + "/models/{model:.+}", models.get_model)
         router.add_post(f"{prefix}/files", files.upload_file)

@@ -1,4 +1,5 @@
-"""What `previous_response_id` refers to: the conversation a Responses API answer ended.
+"""What `previous_response_id` refers to: the conversation a Responses API answer ended; and the response object
+itself, for `GET /v1/responses/{id}`.
 
 Kimi's web chat keeps no server-side state the gateway could point at, so a response is remembered as its whole
 transcript (input items and output, without `instructions`, which OpenAI does not carry over either). A request
@@ -21,12 +22,16 @@ class StoredResponse:
     # Who may continue it: a digest of the credentials that created it, so ids cannot cross between clients.
     owner: str
     messages: tuple[Message, ...]
+    # The response object as the client received it (JSON).
+    body: bytes = b""
 
 
 class ResponseStore(Protocol):
     async def put(self, response: StoredResponse) -> None: ...
 
     async def get(self, response_id: str) -> StoredResponse | None: ...
+
+    async def delete(self, response_id: str) -> bool: ...
 
 
 class InMemoryResponseStore:
@@ -47,3 +52,6 @@ class InMemoryResponseStore:
         if found is not None:
             self._responses.move_to_end(response_id)
         return found
+
+    async def delete(self, response_id: str) -> bool:
+        return self._responses.pop(response_id, None) is not None
