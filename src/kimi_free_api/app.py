@@ -18,7 +18,7 @@ from kimi_free_api.config import Settings
 from kimi_free_api.core.attachments import AttachmentLimits, Attachments
 from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.catalog import ModelCatalog
-from kimi_free_api.core.files import FileService, InMemoryFileRegistry
+from kimi_free_api.core.files import FileRegistry, FileService
 from kimi_free_api.core.janitor import Janitor
 from kimi_free_api.core.response_store import InMemoryResponseStore
 from kimi_free_api.core.service import ChatService, FailoverPolicy
@@ -31,6 +31,7 @@ from kimi_free_api.pool.accounts import Account, CooldownPolicy
 from kimi_free_api.pool.prober import probe_forever
 from kimi_free_api.pool.scheduler import PoolSettings, Scheduler, SharedAccounts
 from kimi_free_api.state.conversations import SqliteConversations
+from kimi_free_api.state.files import SqliteFileRegistry
 from kimi_free_api.state.keys import KeyRing
 from kimi_free_api.state.sqlite import AccountHealth, SqliteStore
 from kimi_free_api.upstream.web import KimiWebAdapter
@@ -92,6 +93,14 @@ def _redis_state(url: str) -> RedisState:
     return RedisState.from_url(url)
 
 
+def _file_registry(store: SqliteStore, shared: RedisState | None) -> FileRegistry:
+    if shared is None:
+        return SqliteFileRegistry(store)
+    from kimi_free_api.state.redis import RedisFileRegistry
+
+    return RedisFileRegistry(shared)
+
+
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = SqliteStore.in_dir(settings.data_dir)
@@ -119,7 +128,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             connect_timeout_s=settings.connect_timeout_s,
         ),
     )
-    files = FileService(InMemoryFileRegistry(), adapter, settings.max_attachment_bytes)
+    files = FileService(_file_registry(store, shared), adapter, settings.max_attachment_bytes)
     attachments = Attachments(
         SourceLoader(fetcher, settings.max_attachment_bytes),
         adapter,

@@ -566,3 +566,21 @@ async def test_a_refused_direct_upload_keeps_kimis_status(
     assert (status, error["code"], error["param"]) == (503, "service_unavailable", "messages[0].content[0]")
     assert error["message"].startswith("The attachment at messages[0].content[0] (a data: URL): Kimi is unavailable")
     assert emulator.state.requests["chat"] == 0
+
+
+async def test_file_ids_outlive_a_restart(
+    gateway_factory: GatewayFactory, account: Account, emulator: Emulator, tmp_path: Any
+) -> None:
+    data_dir = str(tmp_path / "kept")
+    first = await gateway_factory(data_dir=data_dir)
+    async with openai_client(first, account.refresh_token) as client:
+        created = await client.files.create(file=("notes.pdf", pdf("Kept across restarts")), purpose="user_data")
+    await first.stop()
+    again = await gateway_factory(data_dir=data_dir)
+    async with openai_client(again, account.refresh_token) as client:
+        assert (await client.files.retrieve(created.id)).model_dump() == created.model_dump()
+        assert [f.id async for f in client.files.list()] == [created.id]
+        await client.chat.completions.create(
+            model="kimi", messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": created.id}}]}]
+        )
+    assert emulator.state.requests["upload"] == 1, "the restarted gateway reuses Kimi's copy"

@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import openai
 import pytest
 from openai import AsyncOpenAI
 
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.answers import expected_answer
 from tests.e2e.support import eventually, free_port, spawn_gateway, stop_process
+from tests.fileserver import pdf
 
 API_KEY = "shared-gateway-key-0123456789"
 
@@ -139,3 +141,27 @@ async def test_another_instance_deletes_the_chat_of_a_killed_one(
         await eventually(lambda: emulator.state.live_chats == 0, timeout_s=10)
     finally:
         await stop_process(survivor)
+
+
+async def test_a_file_uploaded_through_one_instance_is_known_to_the_other(
+    emulator: Emulator, account: Account, redis_url: str, tmp_path: Any
+) -> None:
+    (one, one_url), (other, other_url) = await _two_gateways(emulator, redis_url, tmp_path)
+    try:
+        async with AsyncOpenAI(base_url=f"{one_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+            created = await client.files.create(file=("notes.pdf", pdf("Shared by instances")), purpose="user_data")
+        async with AsyncOpenAI(base_url=f"{other_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+            assert (await client.files.retrieve(created.id)).model_dump() == created.model_dump()
+            assert [f.id async for f in client.files.list()] == [created.id]
+            await client.chat.completions.create(
+                model="kimi",
+                messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": created.id}}]}],
+            )
+            await client.files.delete(created.id)
+        async with AsyncOpenAI(base_url=f"{one_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+            with pytest.raises(openai.NotFoundError):
+                await client.files.retrieve(created.id)
+        assert emulator.state.requests["upload"] == 1
+    finally:
+        for process in (one, other):
+            await stop_process(process)

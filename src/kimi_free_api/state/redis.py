@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict
 from typing import Any, cast
 
 from redis.asyncio import Redis
 
+from kimi_free_api.core.files import StoredFile
 from kimi_free_api.core.ports import CachedAccess, Conversation
 
 P = "kfa:"
@@ -61,7 +63,7 @@ def _number(value: str) -> float:
 
 class RedisState:
     def __init__(self, client: Redis) -> None:
-        self._redis = client
+        self.client = self._redis = client
         self._put = client.register_script(_PUT)
         self._remove = client.register_script(_REMOVE)
         self._claim = client.register_script(_CLAIM)
@@ -186,3 +188,56 @@ class RedisState:
             account_id: (max(0, results[2 * n]) / 1000, bool(results[2 * n + 1]))
             for n, account_id in enumerate(account_ids)
         }
+
+
+class RedisFileRegistry:
+    """The Files API's records shared by every instance (core.files.FileRegistry): a hash per file and a set of
+    file ids per owner."""
+
+    def __init__(self, state: RedisState) -> None:
+        self._redis = state.client
+
+    async def put(self, file: StoredFile) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"{P}file:{file.id}", mapping={name: str(value) for name, value in asdict(file).items()})
+            pipe.sadd(f"{P}files:{file.owner}", file.id)
+            await pipe.execute()
+
+    async def get(self, file_id: str) -> StoredFile | None:
+        return _stored_file(cast(dict[str, str], await self._redis.hgetall(f"{P}file:{file_id}")))
+
+    async def remove(self, file_id: str) -> bool:
+        found = await self.get(file_id)
+        if found is None:
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"{P}file:{file_id}")
+            pipe.srem(f"{P}files:{found.owner}", file_id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def owned_by(self, owners: frozenset[str]) -> list[StoredFile]:
+        ids: list[str] = []
+        for owner in owners:
+            ids += cast(set[str], await self._redis.smembers(f"{P}files:{owner}"))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for file_id in ids:
+                pipe.hgetall(f"{P}file:{file_id}")
+            found = [_stored_file(fields) for fields in await pipe.execute()]
+        return sorted((file for file in found if file is not None), key=lambda file: (file.created_at, file.id))
+
+
+def _stored_file(fields: dict[str, str]) -> StoredFile | None:
+    if not fields:
+        return None
+    return StoredFile(
+        id=fields["id"],
+        kimi_id=fields["kimi_id"],
+        owner=fields["owner"],
+        filename=fields["filename"],
+        bytes=int(fields["bytes"]),
+        sha256=fields["sha256"],
+        media_type=fields["media_type"],
+        purpose=fields["purpose"],
+        created_at=int(fields["created_at"]),
+    )
