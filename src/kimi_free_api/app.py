@@ -20,7 +20,7 @@ from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.catalog import ModelCatalog
 from kimi_free_api.core.files import FileRegistry, FileService
 from kimi_free_api.core.janitor import Janitor
-from kimi_free_api.core.response_store import InMemoryResponseStore
+from kimi_free_api.core.response_store import ResponseStore
 from kimi_free_api.core.service import ChatService, FailoverPolicy
 from kimi_free_api.core.tokenizer import BpeCounter, EstimateCounter
 from kimi_free_api.core.usage import TokenCounter
@@ -33,6 +33,7 @@ from kimi_free_api.pool.scheduler import PoolSettings, Scheduler, SharedAccounts
 from kimi_free_api.state.conversations import SqliteConversations
 from kimi_free_api.state.files import SqliteFileRegistry
 from kimi_free_api.state.keys import KeyRing
+from kimi_free_api.state.responses import SqliteResponseStore
 from kimi_free_api.state.sqlite import AccountHealth, SqliteStore
 from kimi_free_api.upstream.web import KimiWebAdapter
 
@@ -101,6 +102,14 @@ def _file_registry(store: SqliteStore, shared: RedisState | None) -> FileRegistr
     return RedisFileRegistry(shared)
 
 
+def _response_store(store: SqliteStore, shared: RedisState | None) -> ResponseStore:
+    if shared is None:
+        return SqliteResponseStore(store)
+    from kimi_free_api.state.redis import RedisResponseStore
+
+    return RedisResponseStore(shared)
+
+
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = SqliteStore.in_dir(settings.data_dir)
@@ -144,7 +153,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = pool
     app[FILES] = files
     app[TOKENS] = await _token_counter(settings)
-    app[RESPONSES] = InMemoryResponseStore()
+    app[RESPONSES] = _response_store(store, shared)
     app[ACCESS] = Access(KeyRing(settings.api_key_list, store), client_tokens, settings.admin_key)
     app[SERVICE] = ChatService(
         adapter,

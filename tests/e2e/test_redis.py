@@ -14,8 +14,11 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
+from kimi_free_api.core.request import Message
+from kimi_free_api.core.response_store import StoredResponse
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.answers import expected_answer
+from kimi_free_api.state.redis import RedisResponseStore, RedisState
 from tests.e2e.support import eventually, free_port, spawn_gateway, stop_process
 from tests.fileserver import pdf
 
@@ -165,3 +168,40 @@ async def test_a_file_uploaded_through_one_instance_is_known_to_the_other(
     finally:
         for process in (one, other):
             await stop_process(process)
+
+
+async def test_a_response_stored_by_one_instance_is_known_to_the_other(
+    emulator: Emulator, account: Account, redis_url: str, tmp_path: Any
+) -> None:
+    (one, one_url), (other, other_url) = await _two_gateways(emulator, redis_url, tmp_path)
+    try:
+        async with AsyncOpenAI(base_url=f"{one_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+            created = await client.responses.create(model="kimi", input="Shared memory")
+        async with AsyncOpenAI(base_url=f"{other_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+            assert (await client.responses.retrieve(created.id)).model_dump() == created.model_dump()
+            follow = await client.responses.create(model="kimi", input="Next", previous_response_id=created.id)
+            assert follow.status == "completed"
+            await client.responses.delete(created.id)
+        async with AsyncOpenAI(base_url=f"{one_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+            with pytest.raises(openai.NotFoundError):
+                await client.responses.retrieve(created.id)
+    finally:
+        for process in (one, other):
+            await stop_process(process)
+
+
+async def test_the_redis_response_store_keeps_the_most_recently_used(redis_url: str) -> None:
+    state = RedisState.from_url(redis_url)
+    try:
+        store = RedisResponseStore(state, capacity=2)
+        transcript = (Message(role="user", content="hi"), Message(role="assistant", content="hello"))
+        for n in range(2):
+            await store.put(StoredResponse(f"resp_{n}", "owner", transcript, b'{"n": %d}' % n))
+        assert await store.get("resp_0") is not None  # used: now resp_1 is the oldest
+        await store.put(StoredResponse("resp_2", "owner", (), b"{}"))
+        assert await store.get("resp_1") is None
+        assert await store.get("resp_0") == StoredResponse("resp_0", "owner", transcript, b'{"n": 0}')
+        assert await store.delete("resp_0")
+        assert not await store.delete("resp_0")
+    finally:
+        await state.close()

@@ -340,3 +340,19 @@ async def test_an_unstored_or_unknown_response_is_not_found(client: AsyncOpenAI,
     async with http.get("/v1/responses/resp_unknown") as response:
         assert response.status == 401  # no credentials: refused before anything is looked up
         assert set((await response.json())["error"]) == {"message", "type", "param", "code"}
+
+
+async def test_stored_responses_outlive_a_restart(
+    gateway_factory: GatewayFactory, account: Account, emulator: Emulator, tmp_path: Any
+) -> None:
+    data_dir = str(tmp_path / "kept")
+    first = await gateway_factory(data_dir=data_dir)
+    async with openai_client(first, account.refresh_token) as client:
+        created = await client.responses.create(model="kimi", input="Remember me")
+    await first.stop()
+    again = await gateway_factory(data_dir=data_dir)
+    async with openai_client(again, account.refresh_token) as client:
+        assert (await client.responses.retrieve(created.id)).model_dump() == created.model_dump()
+        follow = await client.responses.create(model="kimi", input="And now?", previous_response_id=created.id)
+    assert follow.status == "completed"
+    assert "Remember me" in sent_texts(emulator)[-1], "the restarted gateway still knows the transcript"

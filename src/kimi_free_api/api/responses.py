@@ -261,8 +261,8 @@ async def _own_response(request: web.Request) -> StoredResponse:
     stored = await request.app[RESPONSES].get(response_id)
     if stored is None or stored.owner != _owner(request):
         raise NotFound(
-            f"Response with id {response_id!r} not found: this gateway keeps completed responses stored with "
-            "`store` true, in memory (not across restarts), for the credentials that created them.",
+            f"Response with id {response_id!r} not found: the gateway keeps its last 4,096 completed responses, "
+            "for the credentials that created them, when `store` was not false.",
             param="response_id",
         )
     return stored
@@ -275,9 +275,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         stored = await request.app[RESPONSES].get(parsed.previous_response_id)
         if stored is None or stored.owner != _owner(request):
             raise NotFound(
-                f"No response {parsed.previous_response_id!r} to continue: responses are kept in this gateway's "
-                "memory only (not across restarts), for the credentials that created them, when `store` was not "
-                "false.",
+                f"No response {parsed.previous_response_id!r} to continue: the gateway keeps its last 4,096 completed "
+                "responses, for the credentials that created them, when `store` was not false.",
                 param="previous_response_id",
                 code="previous_response_not_found",
             )

@@ -9,11 +9,15 @@ then continues the Kimi chat that holds it, on the account that owns it, wheneve
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
-from kimi_free_api.core.request import Message
+import orjson
+
+from kimi_free_api.core.request import AttachmentRef, Message, ToolCall
+
+# How many responses a store keeps (the most recently used): older ones can no longer be retrieved or continued.
+CAPACITY = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,24 +38,21 @@ class ResponseStore(Protocol):
     async def delete(self, response_id: str) -> bool: ...
 
 
-class InMemoryResponseStore:
-    """The most recent `capacity` responses of this process; a restart forgets them."""
+def encode_transcript(messages: tuple[Message, ...]) -> bytes:
+    """A stored response's messages as JSON, for the stores that keep them outside this process."""
+    return orjson.dumps([asdict(message) for message in messages])
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        self._responses: OrderedDict[str, StoredResponse] = OrderedDict()
 
-    async def put(self, response: StoredResponse) -> None:
-        self._responses[response.id] = response
-        self._responses.move_to_end(response.id)
-        while len(self._responses) > self._capacity:
-            self._responses.popitem(last=False)
+def decode_transcript(data: bytes) -> tuple[Message, ...]:
+    return tuple(_message(item) for item in orjson.loads(data))
 
-    async def get(self, response_id: str) -> StoredResponse | None:
-        found = self._responses.get(response_id)
-        if found is not None:
-            self._responses.move_to_end(response_id)
-        return found
 
-    async def delete(self, response_id: str) -> bool:
-        return self._responses.pop(response_id, None) is not None
+def _message(item: dict[str, Any]) -> Message:
+    return Message(
+        role=item["role"],
+        content=item["content"],
+        name=item["name"],
+        tool_calls=tuple(ToolCall(**call) for call in item["tool_calls"]),
+        tool_call_id=item["tool_call_id"],
+        attachments=tuple(AttachmentRef(**ref) for ref in item["attachments"]),
+    )

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from kimi_free_api.core.files import StoredFile
 from kimi_free_api.core.ports import CachedAccess, Conversation
+from kimi_free_api.core.response_store import CAPACITY, StoredResponse, decode_transcript, encode_transcript
 
 P = "kfa:"
 
@@ -241,3 +242,45 @@ def _stored_file(fields: dict[str, str]) -> StoredFile | None:
         purpose=fields["purpose"],
         created_at=int(fields["created_at"]),
     )
+
+
+class RedisResponseStore:
+    """The Responses API's stored responses shared by every instance (core.response_store.ResponseStore): a hash per
+    response, and a sorted set by last use that keeps the most recent `capacity`."""
+
+    def __init__(self, state: RedisState, capacity: int = CAPACITY) -> None:
+        self._redis = state.client
+        self._capacity = capacity
+
+    async def put(self, response: StoredResponse) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                f"{P}resp:{response.id}",
+                mapping={
+                    "owner": response.owner,
+                    "messages": encode_transcript(response.messages).decode(),
+                    "body": response.body.decode(),
+                },
+            )
+            pipe.zadd(f"{P}responses", {response.id: time.time()})
+            pipe.zcard(f"{P}responses")
+            *_, count = await pipe.execute()
+        if count > self._capacity:
+            oldest = await self._redis.zpopmin(f"{P}responses", count - self._capacity)
+            await self._redis.delete(*(f"{P}resp:{response_id}" for response_id, _ in cast(list[Any], oldest)))
+
+    async def get(self, response_id: str) -> StoredResponse | None:
+        fields = cast(dict[str, str], await self._redis.hgetall(f"{P}resp:{response_id}"))
+        if not fields:
+            return None
+        await self._redis.zadd(f"{P}responses", {response_id: time.time()}, xx=True)  # used: the last to go
+        return StoredResponse(
+            response_id, fields["owner"], decode_transcript(fields["messages"].encode()), fields["body"].encode()
+        )
+
+    async def delete(self, response_id: str) -> bool:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"{P}resp:{response_id}")
+            pipe.zrem(f"{P}responses", response_id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
