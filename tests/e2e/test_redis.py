@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -59,6 +60,20 @@ async def redis_url(tmp_path: Any) -> AsyncIterator[str]:
     finally:
         process.terminate()
         await process.wait()
+
+
+@asynccontextmanager
+async def _both_running(emulator: Emulator, redis_url: str, tmp_path: Any) -> AsyncIterator[tuple[str, str]]:
+    (one, one_url), (other, other_url) = await _two_gateways(emulator, redis_url, tmp_path)
+    try:
+        yield one_url, other_url
+    finally:
+        for process in (one, other):
+            await stop_process(process)
+
+
+def _client(url: str, account: Account) -> AsyncOpenAI:
+    return AsyncOpenAI(base_url=f"{url}/v1", api_key=account.refresh_token, max_retries=0)
 
 
 async def _two_gateways(emulator: Emulator, redis_url: str, tmp_path: Any, **env: str) -> list[tuple[Any, str]]:
@@ -149,11 +164,10 @@ async def test_another_instance_deletes_the_chat_of_a_killed_one(
 async def test_a_file_uploaded_through_one_instance_is_known_to_the_other(
     emulator: Emulator, account: Account, redis_url: str, tmp_path: Any
 ) -> None:
-    (one, one_url), (other, other_url) = await _two_gateways(emulator, redis_url, tmp_path)
-    try:
-        async with AsyncOpenAI(base_url=f"{one_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+    async with _both_running(emulator, redis_url, tmp_path) as (one_url, other_url):
+        async with _client(one_url, account) as client:
             created = await client.files.create(file=("notes.pdf", pdf("Shared by instances")), purpose="user_data")
-        async with AsyncOpenAI(base_url=f"{other_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+        async with _client(other_url, account) as client:
             assert (await client.files.retrieve(created.id)).model_dump() == created.model_dump()
             assert [f.id async for f in client.files.list()] == [created.id]
             await client.chat.completions.create(
@@ -161,33 +175,26 @@ async def test_a_file_uploaded_through_one_instance_is_known_to_the_other(
                 messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": created.id}}]}],
             )
             await client.files.delete(created.id)
-        async with AsyncOpenAI(base_url=f"{one_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+        async with _client(one_url, account) as client:
             with pytest.raises(openai.NotFoundError):
                 await client.files.retrieve(created.id)
         assert emulator.state.requests["upload"] == 1
-    finally:
-        for process in (one, other):
-            await stop_process(process)
 
 
 async def test_a_response_stored_by_one_instance_is_known_to_the_other(
     emulator: Emulator, account: Account, redis_url: str, tmp_path: Any
 ) -> None:
-    (one, one_url), (other, other_url) = await _two_gateways(emulator, redis_url, tmp_path)
-    try:
-        async with AsyncOpenAI(base_url=f"{one_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+    async with _both_running(emulator, redis_url, tmp_path) as (one_url, other_url):
+        async with _client(one_url, account) as client:
             created = await client.responses.create(model="kimi", input="Shared memory")
-        async with AsyncOpenAI(base_url=f"{other_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+        async with _client(other_url, account) as client:
             assert (await client.responses.retrieve(created.id)).model_dump() == created.model_dump()
             follow = await client.responses.create(model="kimi", input="Next", previous_response_id=created.id)
             assert follow.status == "completed"
             await client.responses.delete(created.id)
-        async with AsyncOpenAI(base_url=f"{one_url}/v1", api_key=account.refresh_token, max_retries=0) as client:
+        async with _client(one_url, account) as client:
             with pytest.raises(openai.NotFoundError):
                 await client.responses.retrieve(created.id)
-    finally:
-        for process in (one, other):
-            await stop_process(process)
 
 
 async def test_the_redis_response_store_keeps_the_most_recently_used(redis_url: str) -> None:
