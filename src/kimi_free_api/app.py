@@ -15,15 +15,15 @@ from aiohttp import web
 from kimi_free_api.api.context import ACCESS, FILES, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
 from kimi_free_api.api.routes import add_routes
 from kimi_free_api.config import Settings
-from kimi_free_api.core.attachments import AttachmentLimits, Attachments
-from kimi_free_api.core.background import BackgroundTasks
-from kimi_free_api.core.catalog import ModelCatalog
-from kimi_free_api.core.files import FileRegistry, FileService
-from kimi_free_api.core.janitor import Janitor
-from kimi_free_api.core.response_store import ResponseStore
-from kimi_free_api.core.service import ChatService, FailoverPolicy
-from kimi_free_api.core.tokenizer import BpeCounter, EstimateCounter
-from kimi_free_api.core.usage import TokenCounter
+from kimi_free_api.core.answer.background import BackgroundTasks
+from kimi_free_api.core.answer.service import ChatService, FailoverPolicy
+from kimi_free_api.core.attachments.attachments import AttachmentLimits, Attachments
+from kimi_free_api.core.attachments.files import FileRegistry, FileService
+from kimi_free_api.core.conversation.janitor import Janitor
+from kimi_free_api.core.conversation.response_store import ResponseStore
+from kimi_free_api.core.models.catalog import ModelCatalog
+from kimi_free_api.core.usage.tokenizer import BpeCounter, EstimateCounter
+from kimi_free_api.core.usage.usage import TokenCounter
 from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
 from kimi_free_api.fetch.loader import SourceLoader
 from kimi_free_api.fetch.resolver import policy_vet

@@ -18,7 +18,7 @@ import aiohttp
 import openai
 import pytest
 
-from kimi_free_api.core.prompt import PREAMBLE
+from kimi_free_api.core.conversation.prompt import PREAMBLE
 from kimi_free_api.emulator import Account, Emulator, Fault
 from kimi_free_api.emulator.answers import AttachedFile, expected_answer
 from kimi_free_api.emulator.state import UploadedFile

@@ -148,7 +148,7 @@ async def _read_slowly(reader: asyncio.StreamReader) -> bytes:
 async def test_slow_reader_gets_the_whole_answer_while_kimi_waits(
     gateway: Gateway, emulator: Emulator, account: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="kimi_free_api.api.chat")
+    caplog.set_level(logging.DEBUG, logger="kimi_free_api.api.openai.chat")
     emulator.configure(event_count=60000)
     prompt = "a long answer for a slow reader"
     body = orjson.dumps({"model": "kimi", "messages": [{"role": "user", "content": prompt}], "stream": True})

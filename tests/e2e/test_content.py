@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from openai import AsyncOpenAI
 
-from kimi_free_api.core.prompt import PREAMBLE
+from kimi_free_api.core.conversation.prompt import PREAMBLE
 from kimi_free_api.emulator import Emulator
 from kimi_free_api.emulator.answers import expected_answer, expected_thinking, search_hits
 from tests.e2e.support import GatewayFactory, openai_client

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from openai import AsyncOpenAI
 
-from kimi_free_api.core.prompt import PREAMBLE
+from kimi_free_api.core.conversation.prompt import PREAMBLE
 from kimi_free_api.emulator import Account, Emulator, Fault
 from kimi_free_api.emulator.answers import expected_answer
 from tests.e2e.support import GatewayFactory, eventually, openai_client, spawn_gateway, stop_process

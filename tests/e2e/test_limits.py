@@ -6,7 +6,7 @@ import pytest
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from kimi_free_api.core.usage import estimate_tokens
+from kimi_free_api.core.usage.usage import estimate_tokens
 from kimi_free_api.emulator import Emulator
 from kimi_free_api.emulator.answers import expected_answer
 from tests.e2e.support import eventually

@@ -15,8 +15,8 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
+from kimi_free_api.core.conversation.response_store import StoredResponse
 from kimi_free_api.core.request import Message
-from kimi_free_api.core.response_store import StoredResponse
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.answers import expected_answer
 from kimi_free_api.state.redis import RedisResponseStore, RedisState

@@ -13,7 +13,7 @@ from openai import AsyncOpenAI
 from openai.types.responses import ResponseFunctionToolCall
 from pydantic import BaseModel
 
-from kimi_free_api.core.tokenizer import BpeCounter
+from kimi_free_api.core.usage.tokenizer import BpeCounter
 from kimi_free_api.emulator import Account, Emulator, Fault
 from kimi_free_api.emulator.answers import expected_answer, expected_thinking
 from tests.e2e.support import Gateway, GatewayFactory, eventually, openai_client

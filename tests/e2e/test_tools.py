@@ -13,7 +13,7 @@ import pytest
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessage, ChatCompletionMessageFunctionToolCall
 
-from kimi_free_api.core.prompt import PREAMBLE
+from kimi_free_api.core.conversation.prompt import PREAMBLE
 from kimi_free_api.emulator import Account, Emulator
 from tests.e2e.support import GatewayFactory, eventually, openai_client
 

@@ -8,8 +8,8 @@ import pytest
 from openai import AsyncOpenAI
 
 from kimi_free_api.config import Settings, SettingsError
-from kimi_free_api.core.tokenizer import BpeCounter
-from kimi_free_api.core.usage import estimate_tokens
+from kimi_free_api.core.usage.tokenizer import BpeCounter
+from kimi_free_api.core.usage.usage import estimate_tokens
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.answers import expected_answer, expected_thinking
 from tests.e2e.support import GatewayFactory, openai_client

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from kimi_free_api.api.parts import attachment_ref
-from kimi_free_api.api.schemas import parse_chat_request
-from kimi_free_api.core.attachments import (
+from kimi_free_api.api.openai.parts import attachment_ref
+from kimi_free_api.api.openai.schemas import parse_chat_request
+from kimi_free_api.core.attachments.attachments import (
     AttachmentLimits,
     Attachments,
     Download,
@@ -18,9 +18,9 @@ from kimi_free_api.core.attachments import (
     shown_source,
     with_placeholders,
 )
-from kimi_free_api.core.blobs import AttachmentRejected, Blob, BlobWriter
+from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob, BlobWriter
+from kimi_free_api.core.attachments.files import FileService, InMemoryFileRegistry, LoadedFile
 from kimi_free_api.core.errors import GatewayError, InvalidRequest, RateLimited
-from kimi_free_api.core.files import FileService, InMemoryFileRegistry, LoadedFile
 from kimi_free_api.core.request import AttachmentRef, Message
 from tests.fileserver import pdf, png
 

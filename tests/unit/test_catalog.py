@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from kimi_free_api.core import catalog as catalog_module
-from kimi_free_api.core.catalog import ModelCatalog
 from kimi_free_api.core.errors import UpstreamUnavailable
 from kimi_free_api.core.events import ChatEvent
-from kimi_free_api.core.modelspec import CatalogModel
+from kimi_free_api.core.models import catalog as catalog_module
+from kimi_free_api.core.models.catalog import ModelCatalog
+from kimi_free_api.core.models.modelspec import CatalogModel
 from kimi_free_api.core.ports import UpstreamChat
 
 TTL = 600.0
@@ -132,7 +132,7 @@ async def test_failed_fetch_keeps_the_last_catalog_and_waits_before_retrying(
     assert await models.get("secret-token-1") == {"kimi-k2": K2}
     clock.now += TTL + 1
     upstream.fail = True
-    with caplog.at_level(logging.WARNING, logger="kimi_free_api.core.catalog"):
+    with caplog.at_level(logging.WARNING, logger="kimi_free_api.core.models.catalog"):
         assert await models.get("secret-token-2") == {"kimi-k2": K2}
     assert "model catalog unavailable" in caplog.text
     assert "maintenance" in caplog.text

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kimi_free_api.core.citations import SOURCES_HEADER, Citations
+from kimi_free_api.core.answer.citations import SOURCES_HEADER, Citations
 from kimi_free_api.core.events import SearchResult
-from kimi_free_api.core.tokenizer import EstimateCounter
-from kimi_free_api.core.usage import Usage, estimate_tokens
+from kimi_free_api.core.usage.tokenizer import EstimateCounter
+from kimi_free_api.core.usage.usage import Usage, estimate_tokens
 
 
 def test_citation_lines_are_numbered() -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kimi_free_api.core.continuity import chained_keys, reply_key, resumption_points
+from kimi_free_api.core.conversation.continuity import chained_keys, reply_key, resumption_points
 from kimi_free_api.core.request import AttachmentRef, Message, ToolCall
 
 USER = Message(role="user", content="hello")

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from kimi_free_api.core.blobs import AttachmentRejected, BlobWriter
+from kimi_free_api.core.attachments.blobs import AttachmentRejected, BlobWriter
 from kimi_free_api.fetch.dataurl import DataUrl, decode_base64, decode_data_url, parse_data_url
 
 DATA = bytes(range(256)) * 40

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import AddrInfoType, SocketFactoryType
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from kimi_free_api.core.blobs import AttachmentRejected, BlobWriter
+from kimi_free_api.core.attachments.blobs import AttachmentRejected, BlobWriter
 from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
 from kimi_free_api.fetch.policy import IPAddress, refusal
 from kimi_free_api.fetch.resolver import AddressRefused, Vet, parse_address, policy_vet, vetting_socket_factory

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kimi_free_api.core.json_output import check_json, find_json
-from kimi_free_api.core.tools import JsonOutput
+from kimi_free_api.core.guided.json_output import check_json, find_json
+from kimi_free_api.core.guided.tools import JsonOutput
 
 PERSON = JsonOutput({"type": "object", "properties": {"age": {"type": "integer"}}, "required": ["age"]}, "person")
 

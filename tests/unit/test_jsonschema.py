@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kimi_free_api.core.jsonschema import SchemaError, check_schema, schema_errors
+from kimi_free_api.core.guided.jsonschema import SchemaError, check_schema, schema_errors
 
 WEATHER: dict[str, Any] = {
     "type": "object",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from kimi_free_api.core.limits import OutputLimit
-from kimi_free_api.core.usage import estimate_tokens
+from kimi_free_api.core.answer.limits import OutputLimit
+from kimi_free_api.core.usage.usage import estimate_tokens
 
 
 def _run(limit: OutputLimit, pieces: list[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kimi_free_api.core.errors import InvalidRequest, ModelNotFound
-from kimi_free_api.core.modelspec import (
+from kimi_free_api.core.models.modelspec import (
     COMPAT_ALIASES,
     DEFAULT_MODEL,
     CatalogModel,

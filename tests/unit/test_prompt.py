@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kimi_free_api.core.prompt import PREAMBLE, build_prompt, unanswered_tail
+from kimi_free_api.core.conversation.prompt import PREAMBLE, build_prompt, unanswered_tail
 from kimi_free_api.core.request import Message, ToolCall
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kimi_free_api.core.conversation.response_store import StoredResponse, decode_transcript, encode_transcript
 from kimi_free_api.core.request import AttachmentRef, Message, ToolCall
-from kimi_free_api.core.response_store import StoredResponse, decode_transcript, encode_transcript
 from kimi_free_api.state.responses import SqliteResponseStore
 from kimi_free_api.state.sqlite import SqliteStore
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kimi_free_api.api.schemas import parse_chat_request
+from kimi_free_api.api.openai.schemas import parse_chat_request
 from kimi_free_api.core.errors import InvalidRequest
 from kimi_free_api.core.request import ChatRequest, Message, ToolCall
 

@@ -8,9 +8,9 @@ from io import BytesIO
 
 import pytest
 
-from kimi_free_api.core import sniff
-from kimi_free_api.core.blobs import SPOOL_MEMORY_BYTES, AttachmentRejected, Blob, BlobWriter
-from kimi_free_api.core.files import identify
+from kimi_free_api.core.attachments import sniff
+from kimi_free_api.core.attachments.blobs import SPOOL_MEMORY_BYTES, AttachmentRejected, Blob, BlobWriter
+from kimi_free_api.core.attachments.files import identify
 from tests.fileserver import pdf, png
 
 

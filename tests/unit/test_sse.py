@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from kimi_free_api.api.sse import DONE, STREAM_HEADERS, ChunkRenderer, error_event, usage_object
+from kimi_free_api.api.openai.sse import DONE, STREAM_HEADERS, ChunkRenderer, error_event, usage_object
 from kimi_free_api.core.errors import GatewayError, RateLimited
-from kimi_free_api.core.usage import Usage
+from kimi_free_api.core.usage.usage import Usage
 
 from .tokens import mint_jwt
 

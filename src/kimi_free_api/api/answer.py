@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from kimi_free_api.core.citations import Citations
+from kimi_free_api.core.answer.citations import Citations
+from kimi_free_api.core.answer.limits import OutputLimit
+from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.events import SearchResult
-from kimi_free_api.core.limits import OutputLimit
 from kimi_free_api.core.request import ChatRequest, Message, ToolCall
-from kimi_free_api.core.run import ChatRun
-from kimi_free_api.core.usage import TokenCounter, Usage, measure
+from kimi_free_api.core.usage.usage import TokenCounter, Usage, measure
 
 # The finish reasons of an answer that reached the client whole (and so may be continued next turn).
 _WHOLE = frozenset({"stop", "tool_calls", "function_call"})

@@ -9,11 +9,11 @@ from typing import Protocol
 
 from aiohttp import web
 
-from kimi_free_api.core.files import FileService
+from kimi_free_api.core.answer.service import ChatService
+from kimi_free_api.core.attachments.files import FileService
+from kimi_free_api.core.conversation.response_store import ResponseStore
 from kimi_free_api.core.ports import KimiUpstream
-from kimi_free_api.core.response_store import ResponseStore
-from kimi_free_api.core.service import ChatService
-from kimi_free_api.core.usage import TokenCounter
+from kimi_free_api.core.usage.usage import TokenCounter
 
 
 class ApiKeys(Protocol):

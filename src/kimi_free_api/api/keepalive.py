@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from kimi_free_api.api.sse import KEEPALIVE, STREAM_HEADERS
+from kimi_free_api.api.openai.sse import KEEPALIVE, STREAM_HEADERS
 
 
 class EarlyStart:

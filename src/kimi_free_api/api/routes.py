@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kimi_free_api.api import admin, chat, files, misc, models, responses
+from kimi_free_api.api import admin, misc
 from kimi_free_api.api.errors import add_common_headers, error_middleware
+from kimi_free_api.api.openai import chat, files, models, responses
 
 # Clients are told to use a base URL ending in /v1, but people paste the bare host too.
 _PREFIXES = ("/v1", "")

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.events import ChatEvent
-from kimi_free_api.core.modelspec import CatalogModel
+from kimi_free_api.core.models.modelspec import CatalogModel
 
 
 @dataclass(slots=True, frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from kimi_free_api.core.tools import JsonOutput, ToolSet
+from kimi_free_api.core.guided.tools import JsonOutput, ToolSet
 
 Role = Literal["system", "user", "assistant", "tool"]
 

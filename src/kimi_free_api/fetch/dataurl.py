@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from kimi_free_api.core.blobs import AttachmentRejected, BlobWriter, too_large
+from kimi_free_api.core.attachments.blobs import AttachmentRejected, BlobWriter, too_large
 
 _HEADER_MAX = 1024  # the part between "data:" and the comma
 _SLICE = 4 * 1024 * 1024  # base64 characters decoded at a time (a multiple of 4)

@@ -19,7 +19,7 @@ from aiohttp import SocketFactoryType
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
-from kimi_free_api.core.blobs import AttachmentRejected, BlobWriter, too_large
+from kimi_free_api.core.attachments.blobs import AttachmentRejected, BlobWriter, too_large
 from kimi_free_api.fetch.resolver import (
     AddressRefused,
     Vet,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kimi_free_api.core.attachments import Download
-from kimi_free_api.core.blobs import BlobWriter
+from kimi_free_api.core.attachments.attachments import Download
+from kimi_free_api.core.attachments.blobs import BlobWriter
 from kimi_free_api.core.request import AttachmentRef
 from kimi_free_api.fetch.dataurl import decode_base64, decode_data_url
 from kimi_free_api.fetch.fetcher import SafeFetcher

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import astuple
 from typing import Any
 
-from kimi_free_api.core.files import StoredFile
+from kimi_free_api.core.attachments.files import StoredFile
 from kimi_free_api.state.sqlite import SqliteStore
 
 SCHEMA = """

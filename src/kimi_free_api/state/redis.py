@@ -15,9 +15,14 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from kimi_free_api.core.files import StoredFile
+from kimi_free_api.core.attachments.files import StoredFile
+from kimi_free_api.core.conversation.response_store import (
+    CAPACITY,
+    StoredResponse,
+    decode_transcript,
+    encode_transcript,
+)
 from kimi_free_api.core.ports import CachedAccess, Conversation
-from kimi_free_api.core.response_store import CAPACITY, StoredResponse, decode_transcript, encode_transcript
 
 P = "kfa:"
 

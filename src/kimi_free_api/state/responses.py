@@ -11,7 +11,12 @@ import asyncio
 import time
 from typing import Any
 
-from kimi_free_api.core.response_store import CAPACITY, StoredResponse, decode_transcript, encode_transcript
+from kimi_free_api.core.conversation.response_store import (
+    CAPACITY,
+    StoredResponse,
+    decode_transcript,
+    encode_transcript,
+)
 from kimi_free_api.state.sqlite import SqliteStore
 
 SCHEMA = """

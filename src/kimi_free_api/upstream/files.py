@@ -48,9 +48,9 @@ import aiohttp
 from aiohttp import payload
 
 from kimi_free_api.config import Settings
-from kimi_free_api.core.blobs import Blob
+from kimi_free_api.core.attachments.blobs import Blob
+from kimi_free_api.core.attachments.files import AttachmentTimeout, LoadedFile
 from kimi_free_api.core.errors import InvalidRequest, NotFound, UpstreamError
-from kimi_free_api.core.files import AttachmentTimeout, LoadedFile
 
 DIRECT_UPLOAD = "/apiv2-files/file/upload"
 PARSE_PROGRESS = "/apiv2-files/kimi.gateway.file.v1.FileService/GetFileParseProgress"

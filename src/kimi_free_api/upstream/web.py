@@ -9,9 +9,9 @@ import aiohttp
 import orjson
 
 from kimi_free_api.config import Settings
+from kimi_free_api.core.attachments.files import LoadedFile
 from kimi_free_api.core.errors import NotFound, Unauthorized, UpstreamError, UpstreamTimeout
-from kimi_free_api.core.files import LoadedFile
-from kimi_free_api.core.modelspec import CatalogModel, catalog_id
+from kimi_free_api.core.models.modelspec import CatalogModel, catalog_id
 from kimi_free_api.core.ports import TokenCache, UpstreamChat
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.auth import Access, TokenResolver

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from kimi_free_api.core.blobs import AttachmentRejected, Blob
+from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob
+from kimi_free_api.core.attachments.sniff import FileType, sniff
 from kimi_free_api.core.errors import GatewayError
-from kimi_free_api.core.sniff import FileType, sniff
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
 _NAME_MAX = 200

@@ -17,12 +17,12 @@ from aiohttp import web
 from kimi_free_api.api.answer import ShownAnswer, completion_id
 from kimi_free_api.api.context import TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
-from kimi_free_api.api.sse import DONE, ChunkRenderer, error_event, usage_object
+from kimi_free_api.api.openai.sse import DONE, ChunkRenderer, error_event, usage_object
+from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import Finished, SearchResult, TextDelta, ThinkingDelta
-from kimi_free_api.core.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
+from kimi_free_api.core.guided.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
 from kimi_free_api.core.request import ChatRequest, ToolCall
-from kimi_free_api.core.run import ChatRun
 
 
 def tool_calls_field(calls: Sequence[ToolCall]) -> list[dict[str, object]]:

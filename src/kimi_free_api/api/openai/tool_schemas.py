@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kimi_free_api.api.fields import fail, optional
-from kimi_free_api.core.jsonschema import SchemaError, check_schema
-from kimi_free_api.core.tools import ChoiceMode, FunctionTool, JsonOutput, ToolSet
+from kimi_free_api.core.guided.jsonschema import SchemaError, check_schema
+from kimi_free_api.core.guided.tools import ChoiceMode, FunctionTool, JsonOutput, ToolSet
 
 # OpenAI allows [a-zA-Z0-9_-]{1,64}; dots and colons are let through for namespaced (MCP-style) names.
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")

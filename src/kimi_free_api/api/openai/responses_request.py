@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_free_api.api.fields import fail
-from kimi_free_api.api.parts import attachment_ref
-from kimi_free_api.api.tool_schemas import function_tool, json_output, tool_set, unique
-from kimi_free_api.core.modelspec import DEFAULT_MODEL
+from kimi_free_api.api.openai.parts import attachment_ref
+from kimi_free_api.api.openai.tool_schemas import function_tool, json_output, tool_set, unique
+from kimi_free_api.core.guided.tools import FunctionTool
+from kimi_free_api.core.models.modelspec import DEFAULT_MODEL
 from kimi_free_api.core.request import AttachmentRef, ChatRequest, Message, Role, ToolCall
-from kimi_free_api.core.tools import FunctionTool
 
 _ROLES: dict[str, Role] = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})

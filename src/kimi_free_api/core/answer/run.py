@@ -9,11 +9,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from kimi_free_api.core.background import BackgroundTasks
-from kimi_free_api.core.continuity import reply_key
+from kimi_free_api.core.answer.background import BackgroundTasks
+from kimi_free_api.core.conversation.continuity import reply_key
 from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.events import ChatEvent, Finished, TextDelta, ThinkingDelta
-from kimi_free_api.core.modelspec import ModelSpec
+from kimi_free_api.core.models.modelspec import ModelSpec
 from kimi_free_api.core.ports import (
     BatchSink,
     Conversation,

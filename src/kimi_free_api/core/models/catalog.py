@@ -8,7 +8,7 @@ import time
 from typing import Protocol
 
 from kimi_free_api.core.errors import GatewayError
-from kimi_free_api.core.modelspec import CatalogModel
+from kimi_free_api.core.models.modelspec import CatalogModel
 
 log = logging.getLogger(__name__)
 _RETRY_AFTER_FAILURE_S = 60.0

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from kimi_free_api.core.jsonschema import schema_errors
-from kimi_free_api.core.tools import JsonOutput
+from kimi_free_api.core.guided.jsonschema import schema_errors
+from kimi_free_api.core.guided.tools import JsonOutput
 
 _FENCED = re.compile(r"```[\w+-]*[ \t]*\n(.*?)\n?[ \t]*```", re.S)
 # Where a JSON value may start inside prose; only the first few candidates are tried.

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from kimi_free_api.core.tools import FunctionTool, JsonOutput, ToolSet
+from kimi_free_api.core.guided.tools import FunctionTool, JsonOutput, ToolSet
 
 # Where the block of calls begins: the first element (or wrapper), with a code fence opened right before it.
 _BLOCK_START = re.compile(r"(?:```[\w+-]*[ \t]*\n[ \t]*)?<tool_calls?\b")

@@ -24,15 +24,15 @@ from kimi_free_api.api.auth import bearer_tokens, credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
-from kimi_free_api.api.responses_request import ResponsesRequest, parse_responses_request
-from kimi_free_api.api.sse import STREAM_HEADERS
+from kimi_free_api.api.openai.responses_request import ResponsesRequest, parse_responses_request
+from kimi_free_api.api.openai.sse import STREAM_HEADERS
+from kimi_free_api.core.answer.limits import OutputLimit
+from kimi_free_api.core.conversation.response_store import StoredResponse
 from kimi_free_api.core.errors import ContentFiltered, GatewayError, InvalidRequest, NotFound
 from kimi_free_api.core.events import Finished, TextDelta, ThinkingDelta
-from kimi_free_api.core.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
-from kimi_free_api.core.limits import OutputLimit
+from kimi_free_api.core.guided.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
 from kimi_free_api.core.request import Message, ToolCall
-from kimi_free_api.core.response_store import StoredResponse
-from kimi_free_api.core.usage import Usage, measure
+from kimi_free_api.core.usage.usage import Usage, measure
 
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 
 import orjson
 
+from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import InvalidModelOutput
 from kimi_free_api.core.events import ChatEvent, Finished, FinishReason, TextDelta
-from kimi_free_api.core.json_output import check_json
-from kimi_free_api.core.jsonschema import schema_errors
+from kimi_free_api.core.guided.json_output import check_json
+from kimi_free_api.core.guided.jsonschema import schema_errors
+from kimi_free_api.core.guided.tool_protocol import BlockGate, ParsedReply, parse_reply, repair_request
+from kimi_free_api.core.guided.tools import JsonOutput, ToolSet
 from kimi_free_api.core.ports import WaitHook
 from kimi_free_api.core.request import ToolCall
-from kimi_free_api.core.run import ChatRun
-from kimi_free_api.core.tool_protocol import BlockGate, ParsedReply, parse_reply, repair_request
-from kimi_free_api.core.tools import JsonOutput, ToolSet
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from aiohttp import BodyPartReader, web
 
 from kimi_free_api.api.auth import credentials
 from kimi_free_api.api.context import FILES, POOL
-from kimi_free_api.core.blobs import AttachmentRejected, Blob, BlobWriter
+from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob, BlobWriter
+from kimi_free_api.core.attachments.files import StoredFile
 from kimi_free_api.core.errors import InvalidRequest, NotFound, UpstreamUnavailable
-from kimi_free_api.core.files import StoredFile
 
 PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 _FIELD_MAX_BYTES = 1024  # for the form's text fields

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kimi_free_api.core.usage import estimate_tokens
+from kimi_free_api.core.usage.usage import estimate_tokens
 
 
 class OutputLimit:

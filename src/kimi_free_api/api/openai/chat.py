@@ -13,14 +13,14 @@ from kimi_free_api.api.answer import ShownAnswer, completion_id
 from kimi_free_api.api.auth import credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import TOKENS, service_of
-from kimi_free_api.api.guided_chat import guided_completion
 from kimi_free_api.api.keepalive import EarlyStart
-from kimi_free_api.api.schemas import parse_chat_request
-from kimi_free_api.api.sse import DONE, KEEPALIVE, ChunkRenderer, error_event, usage_object
+from kimi_free_api.api.openai.guided_chat import guided_completion
+from kimi_free_api.api.openai.schemas import parse_chat_request
+from kimi_free_api.api.openai.sse import DONE, KEEPALIVE, ChunkRenderer, error_event, usage_object
+from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent, Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.request import ChatRequest
-from kimi_free_api.core.run import ChatRun
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from kimi_free_api.core.blobs import AttachmentRejected, Blob
+from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob
+from kimi_free_api.core.attachments.files import FileService, FileUploader, LoadedFile, StoredFile, identify, owner_of
 from kimi_free_api.core.errors import GatewayError, InvalidRequest
-from kimi_free_api.core.files import FileService, FileUploader, LoadedFile, StoredFile, identify, owner_of
 from kimi_free_api.core.request import AttachmentRef, Message
 
 _T = TypeVar("_T")

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from kimi_free_api.api.auth import bearer_tokens, credentials
 from kimi_free_api.api.context import POOL, service_of
-from kimi_free_api.core.modelspec import CatalogModel, listed_model_ids
+from kimi_free_api.core.models.modelspec import CatalogModel, listed_model_ids
 from kimi_free_api.core.request import ChatRequest
 
 # Any stable value satisfies the schema; this is the day the Kimi web chat launched its current protocol era.

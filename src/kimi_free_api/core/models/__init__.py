@@ -1,0 +1,1 @@
+"""Model names and flags, and the upstream's published model catalog."""
