@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kimi_free_api.api.fields import fail
+from kimi_free_api.api.fields import fail, optional
 from kimi_free_api.api.openai.parts import attachment_ref
 from kimi_free_api.api.openai.tool_schemas import function_tool, json_output, tool_set, unique
 from kimi_free_api.core.guided.tools import FunctionTool
@@ -181,13 +181,6 @@ def _tools(raw: Any) -> _Tools:
     return found
 
 
-def _optional(body: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
-    value = body.get(key)
-    if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
-        raise fail(f"`{key}` must be {what}.", key, "invalid_type")
-    return value
-
-
 def _choice(raw: Any) -> Any:
     """Choices of hosted or custom tools mean "use tools as you see fit" here."""
     if isinstance(raw, Mapping) and raw.get("type") not in ("function", "allowed_tools"):
@@ -208,24 +201,24 @@ def parse_responses_request(body: Any, tokens: tuple[str, ...]) -> ResponsesRequ
                 unsupported,
                 "unsupported_parameter",
             )
-    instructions = _optional(body, "instructions", str, "a string")
+    instructions = optional(body, "instructions", str, "a string")
     messages = _messages(body.get("input"))
-    previous = _optional(body, "previous_response_id", str, "a string")
+    previous = optional(body, "previous_response_id", str, "a string")
     if not messages and not previous:
         raise fail("`input` must contain at least one item.", "input", "empty_array")
     tools = _tools(body.get("tools"))
-    text = _optional(body, "text", dict, "an object") or {}
-    max_output = _optional(body, "max_output_tokens", int, "an integer")
+    text = optional(body, "text", dict, "an object") or {}
+    max_output = optional(body, "max_output_tokens", int, "an integer")
     if max_output is not None and max_output < 1:
         raise fail("`max_output_tokens` must be at least 1.", "max_output_tokens")
-    reasoning = _optional(body, "reasoning", dict, "an object") or {}
+    reasoning = optional(body, "reasoning", dict, "an object") or {}
     effort = reasoning.get("effort")
     system = (Message("system", instructions),) if instructions else ()
     chat = ChatRequest(
         model=model.strip(),
         messages=system + messages,
         tokens=tokens,
-        stream=bool(_optional(body, "stream", bool, "a boolean")),
+        stream=bool(optional(body, "stream", bool, "a boolean")),
         use_search=tools.search,
         thinking=_THINKING.get(effort) if isinstance(effort, str) else None,
         max_tokens=max_output,
