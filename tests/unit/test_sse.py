@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from kimi_free_api.api.openai.sse import DONE, STREAM_HEADERS, ChunkRenderer, error_event, usage_object
+from kimi_free_api.api.keepalive import STREAM_HEADERS
+from kimi_free_api.api.openai.sse import DONE, ChunkRenderer, error_event, usage_object
 from kimi_free_api.core.errors import GatewayError, RateLimited
 from kimi_free_api.core.usage.usage import Usage
 

@@ -1,9 +1,8 @@
-"""What the client is shown of one chat answer, shared by the plain relay (api/chat.py) and the guided path
-(api/guided_chat.py)."""
+"""What the client is shown of one chat answer, on any surface: shared by the plain relay (api/openai/chat.py) and
+the guided path (api/openai/guided_chat.py)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 from kimi_free_api.core.answer.citations import Citations
@@ -74,8 +73,3 @@ class ShownAnswer:
         """`written`: everything Kimi wrote, when that differs from the text shown (tool calls, repairs)."""
         answer = "".join(self.text) if written is None else written
         return await measure(counter, prompt, answer, "".join(self.reasoning))
-
-
-def completion_id(run: ChatRun) -> str:
-    # The seed answers with the Kimi chat id, which clients send back as conversation_id.
-    return run.chat_id or f"chatcmpl-{uuid.uuid4().hex}"

@@ -1,4 +1,5 @@
-"""Keeping a waiting SSE connection alive, for streams that are not relayed frame by frame."""
+"""Server-sent events every surface shares: the response headers, and keeping a waiting connection alive (for
+streams that are not relayed frame by frame)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from kimi_free_api.api.openai.sse import KEEPALIVE, STREAM_HEADERS
+# An SSE comment: ignored by every client as long as the stream never sends `id:` lines (it does not).
+KEEPALIVE = b": keep-alive\n\n"
+STREAM_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    # Stops nginx (and similar proxies) from buffering the stream, so it needs no special config.
+    "X-Accel-Buffering": "no",
+}
 
 
 class EarlyStart:

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 
-import orjson
 from aiohttp import web
 
-from kimi_free_api.api.answer import ShownAnswer, completion_id
+from kimi_free_api.api.answer import ShownAnswer
+from kimi_free_api.api.answering import answered, read_answer, stream_answer
 from kimi_free_api.api.auth import credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import TOKENS, service_of
-from kimi_free_api.api.keepalive import EarlyStart
-from kimi_free_api.api.openai.guided_chat import guided_completion
+from kimi_free_api.api.keepalive import KEEPALIVE, EarlyStart
+from kimi_free_api.api.openai.guided_chat import ChatReply, completion, failure, guided_completion
 from kimi_free_api.api.openai.schemas import parse_chat_request
-from kimi_free_api.api.openai.sse import DONE, KEEPALIVE, ChunkRenderer, error_event, usage_object
+from kimi_free_api.api.openai.sse import ChunkRenderer, completion_id
 from kimi_free_api.core.answer.run import ChatRun
-from kimi_free_api.core.errors import ContentFiltered, GatewayError
+from kimi_free_api.core.errors import ContentFiltered
 from kimi_free_api.core.events import ChatEvent, Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.request import ChatRequest
 
@@ -31,25 +31,19 @@ _LOW_WATER = 64 * 1024
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     chat = parse_chat_request(await json_body(request), await credentials(request))
-    early = EarlyStart(request) if chat.stream else None
-    try:
-        run = await service_of(request).start(chat, early.keepalive if early else None)
-    except GatewayError as exc:
-        if early is None or early.response is None:
-            raise
-        with contextlib.suppress(ConnectionError):
-            await early.response.write(error_event(exc) + DONE)
-            await early.response.write_eof()
-        return early.response
-    try:
-        if chat.guided:  # tools or JSON output: a checked answer, off the relay hot path
-            return await guided_completion(request, chat, run, early)
-        if chat.stream:
-            assert early is not None
-            return await _stream(request, chat, run, early)
-        return await _complete(request, chat, run)
-    finally:
-        await run.close()
+    return await answered(request, chat, failure, functools.partial(_respond, request, chat))
+
+
+async def _respond(
+    request: web.Request, chat: ChatRequest, run: ChatRun, early: EarlyStart | None
+) -> web.StreamResponse:
+    if chat.guided:  # tools or JSON output: a checked answer, off the relay hot path
+        return await guided_completion(request, chat, run, early)
+    if early is not None:
+        return await _stream(request, chat, run, early)
+    reply = ChatReply(chat, run, None)
+    await read_answer(run.batches(), reply, None)
+    return completion(chat, run, reply, await reply.answer.usage(request.app[TOKENS], run.prompt))
 
 
 class _ChunkSink:
@@ -137,72 +131,20 @@ async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun, early: 
     response = await early.prepared()
     render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
     answer = ShownAnswer(chat, run)
-    out: list[bytes] = []
     sink = _ChunkSink(request, render, answer, run, service_of(request).keepalive_s)
-    try:
-        # The role chunk and the answer's first words (read while opening) share one write, and one send().
-        await response.write(render.role() + b"".join(sink.render(batch) for batch in run.take_head()))
+
+    async def relay() -> None:
         try:
             await sink.until(run.relay(sink))
         except ContentFiltered:
             answer.reason = "content_filter"
+
+    async def closing() -> bytes:
         tail = answer.finish()
-        if tail:
-            out.append(render.content(tail))
         answer.remember(run, "".join(answer.text))
-        out.append(render.finish(answer.reason))
-        if chat.include_usage:
-            out.append(render.usage(await answer.usage(request.app[TOKENS], run.prompt)))
-        out.append(DONE)
-    except GatewayError as exc:
-        # Headers are gone already: the failure must travel as an event, never as a silent close.
-        out.append(error_event(exc))
-        out.append(DONE)
-    except ConnectionError:
-        return response  # the client left; closing the run cleans up upstream
-    try:
-        await response.write(b"".join(out))
-        await response.write_eof()
-    except ConnectionError:
-        pass
-    return response
+        usage = await answer.usage(request.app[TOKENS], run.prompt) if chat.include_usage else None
+        return render.ending(tail, answer.reason, usage)
 
-
-async def _complete(request: web.Request, chat: ChatRequest, run: ChatRun) -> web.Response:
-    answer = ShownAnswer(chat, run)
-    try:
-        async for batch in run.batches():
-            for event in batch:
-                if isinstance(event, TextDelta):
-                    answer.add_text(event.text)
-                elif isinstance(event, ThinkingDelta):
-                    answer.reasoning.append(event.text)
-                elif isinstance(event, SearchResult):
-                    answer.add_search(event)
-                elif isinstance(event, Finished):
-                    answer.reason = event.reason
-            if answer.cut:
-                break
-    except ContentFiltered:
-        answer.reason = "content_filter"
-    answer.finish()
-    content = "".join(answer.text) + answer.citations.sources()
-    answer.remember(run, content)
-    thought = "".join(answer.reasoning)
-    message: dict[str, object] = {
-        "role": "assistant",
-        "content": content,
-        "refusal": None,
-        "annotations": [],
-    }
-    if thought:
-        message["reasoning_content"] = thought
-    body = {
-        "id": completion_id(run),
-        "object": "chat.completion",
-        "created": run.created,
-        "model": chat.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.reason}],
-        "usage": usage_object(await answer.usage(request.app[TOKENS], run.prompt)),
-    }
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    # The role chunk and the answer's first words (read while opening) share one write, and one send().
+    opening = render.role() + b"".join(sink.render(batch) for batch in run.take_head())
+    return await stream_answer(response, opening, relay, closing, failure)

@@ -1,4 +1,5 @@
-"""Chat completions whose answer shape the gateway enforces: tool calls and JSON output (core/guided.py).
+"""Chat completions whose answer shape the gateway enforces: tool calls and JSON output (core/guided/guided.py);
+and the one `chat.completion` body of every answer returned whole.
 
 Off the relay hot path: events are pulled, checked and written batch by batch. Tool calls go out once checked, in
 OpenAI's streaming shape: per call, a first delta with `index`, `id`, `type` and `function.name` (and empty
@@ -8,21 +9,22 @@ deprecated `functions` field get the deprecated `function_call` shape (one call,
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import orjson
 from aiohttp import web
 
-from kimi_free_api.api.answer import ShownAnswer, completion_id
+from kimi_free_api.api.answer import ShownAnswer
+from kimi_free_api.api.answering import guided_answer, guided_batches, read_answer, stream_answer
 from kimi_free_api.api.context import TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
-from kimi_free_api.api.openai.sse import DONE, ChunkRenderer, error_event, usage_object
+from kimi_free_api.api.openai.sse import DONE, ChunkRenderer, completion_id, error_event, usage_object
 from kimi_free_api.core.answer.run import ChatRun
-from kimi_free_api.core.errors import ContentFiltered, GatewayError
+from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.events import Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.guided.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
 from kimi_free_api.core.request import ChatRequest, ToolCall
+from kimi_free_api.core.usage.usage import Usage
 
 
 def tool_calls_field(calls: Sequence[ToolCall]) -> list[dict[str, object]]:
@@ -42,8 +44,9 @@ def _call_deltas(index: int, call: ToolCall, legacy: bool) -> list[dict[str, obj
     return [{"tool_calls": [head]}, {"tool_calls": [{"index": index, "function": {"arguments": call.arguments}}]}]
 
 
-class _GuidedReply:
-    """The client's view of a guided answer, collected from its events (and rendered, when streaming)."""
+class ChatReply:
+    """The client's view of a chat completion's answer, collected from its events (and rendered, when streaming);
+    the `Rendering` of api/answering.py. Plain streams relay their chunks faster (api/openai/chat.py)."""
 
     def __init__(self, chat: ChatRequest, run: ChatRun, render: ChunkRenderer | None) -> None:
         self.answer = ShownAnswer(chat, run)
@@ -53,7 +56,7 @@ class _GuidedReply:
         self.cites = chat.output is None
         self.calls: tuple[ToolCall, ...] = ()
 
-    def take(self, batch: list[GuidedEvent]) -> bytes:
+    def take(self, batch: Sequence[GuidedEvent]) -> bytes:
         answer, render = self.answer, self.render
         out: list[bytes] = []
         for event in batch:
@@ -78,6 +81,13 @@ class _GuidedReply:
                 answer.reason = event.reason
         return b"".join(out)
 
+    @property
+    def cut(self) -> bool:
+        return self.answer.cut
+
+    def filtered(self) -> None:
+        self.answer.reason = "content_filter"
+
     def finish(self) -> str:
         tail = self.answer.finish()
         if self.calls:
@@ -88,26 +98,13 @@ class _GuidedReply:
 async def guided_completion(
     request: web.Request, chat: ChatRequest, run: ChatRun, early: EarlyStart | None
 ) -> web.StreamResponse:
-    guided = GuidedAnswer(run, chat.tools, chat.output, live=chat.stream)
-    try:
+    async with guided_answer(chat, run) as guided:
         if early is not None:
             return await _stream(request, chat, guided, early)
-        return await _complete(request, chat, guided)
-    finally:
-        await guided.run.close()  # the repair's run, if there was one (the caller closes the first)
-
-
-async def _read(reply: _GuidedReply, guided: GuidedAnswer, writer: QuietWriter | None) -> None:
-    try:
-        async with contextlib.aclosing(guided.batches(writer.keepalive if writer else None)) as batches:
-            async for batch in batches:
-                data = reply.take(batch)
-                if data and writer is not None:
-                    await writer.write(data)
-                if reply.answer.cut:
-                    break
-    except ContentFiltered:
-        reply.answer.reason = "content_filter"
+        reply = ChatReply(chat, guided.run, None)
+        await read_answer(guided_batches(guided, None), reply, None)
+        usage = await reply.answer.usage(request.app[TOKENS], guided.prompt, guided.written)
+        return completion(chat, guided.run, reply, usage)
 
 
 async def _stream(
@@ -116,41 +113,36 @@ async def _stream(
     response = await early.prepared()
     run = guided.run
     render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
-    reply = _GuidedReply(chat, run, render)
+    reply = ChatReply(chat, run, render)
     writer = QuietWriter(response, service_of(request).keepalive_s)
-    out: list[bytes] = []
-    try:
-        await writer.write(render.role())
-        async with writer.ticking():
-            await _read(reply, guided, writer)
+
+    async def read() -> None:
+        await read_answer(guided_batches(guided, writer), reply, writer)
+
+    async def closing() -> bytes:
         tail = reply.finish()
-        if tail:
-            out.append(render.content(tail))
         reply.answer.remember(guided.run, "".join(reply.answer.text), reply.calls)
-        out.append(render.finish(reply.answer.reason))
+        usage = None
         if chat.include_usage:
-            usage = await reply.answer.usage(request.app[TOKENS], "\n\n".join(guided.prompts), "".join(guided.replies))
-            out.append(render.usage(usage))
-        out.append(DONE)
-    except GatewayError as exc:
-        out = [error_event(exc), DONE]
-    except ConnectionError:
-        return response
-    with contextlib.suppress(ConnectionError):
-        await response.write(b"".join(out))
-        await response.write_eof()
-    return response
+            usage = await reply.answer.usage(request.app[TOKENS], guided.prompt, guided.written)
+        return render.ending(tail, reply.answer.reason, usage)
+
+    return await stream_answer(response, render.role(), read, closing, failure)
 
 
-async def _complete(request: web.Request, chat: ChatRequest, guided: GuidedAnswer) -> web.Response:
-    reply = _GuidedReply(chat, guided.run, None)
-    await _read(reply, guided, None)
+def failure(exc: GatewayError) -> bytes:
+    """A failure after the stream's headers went out."""
+    return error_event(exc) + DONE
+
+
+def completion(chat: ChatRequest, run: ChatRun, reply: ChatReply, usage: Usage) -> web.Response:
+    """The whole answer as one `chat.completion`; a complete one is remembered for continuity."""
     reply.finish()
     answer, calls = reply.answer, reply.calls
     content = "".join(answer.text)
     if not calls and reply.cites:
         content += answer.citations.sources()
-    answer.remember(guided.run, content, calls)
+    answer.remember(run, content, calls)
     message: dict[str, object] = {
         "role": "assistant",
         "content": content if content or not calls else None,
@@ -163,11 +155,10 @@ async def _complete(request: web.Request, chat: ChatRequest, guided: GuidedAnswe
         message["tool_calls"] = tool_calls_field(calls)
     if answer.reasoning:
         message["reasoning_content"] = "".join(answer.reasoning)
-    usage = await answer.usage(request.app[TOKENS], "\n\n".join(guided.prompts), "".join(guided.replies))
     body = {
-        "id": completion_id(guided.run),
+        "id": completion_id(run),
         "object": "chat.completion",
-        "created": guided.run.created,
+        "created": run.created,
         "model": chat.model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.reason}],
         "usage": usage_object(usage),

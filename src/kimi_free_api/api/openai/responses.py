@@ -10,28 +10,29 @@ Streams are `event: <type>` + `data: <json>` pairs, each payload repeating its `
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from kimi_free_api.api.answering import answered, guided_answer, guided_batches, read_answer, stream_answer
 from kimi_free_api.api.auth import bearer_tokens, credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
 from kimi_free_api.api.openai.responses_request import ResponsesRequest, parse_responses_request
-from kimi_free_api.api.openai.sse import STREAM_HEADERS
 from kimi_free_api.core.answer.limits import OutputLimit
+from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.conversation.response_store import StoredResponse
-from kimi_free_api.core.errors import ContentFiltered, GatewayError, InvalidRequest, NotFound
+from kimi_free_api.core.errors import GatewayError, InvalidRequest, NotFound
 from kimi_free_api.core.events import Finished, TextDelta, ThinkingDelta
 from kimi_free_api.core.guided.guided import GuidedAnswer, GuidedEvent, ToolCallsMade
-from kimi_free_api.core.request import Message, ToolCall
+from kimi_free_api.core.request import ChatRequest, Message, ToolCall
 from kimi_free_api.core.usage.usage import Usage, measure
 
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -67,11 +68,31 @@ def _usage(usage: Usage) -> dict[str, object]:
     }
 
 
-class _Output:
-    """The output items of one response, built from the answer's events, and the stream events that build them."""
+class _Events:
+    """Serialises stream events with their `sequence_number`."""
 
-    def __init__(self, namespaced: dict[str, tuple[str, str]], max_tokens: int | None) -> None:
+    def __init__(self) -> None:
+        self._sequence = 0
+
+    def encode(self, *events: dict[str, Any]) -> bytes:
+        return b"".join(self._encode(event) for event in events)
+
+    def _encode(self, event: dict[str, Any]) -> bytes:
+        payload = {**event, "sequence_number": self._sequence}
+        self._sequence += 1
+        kind: str = event["type"]
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+class _Output:
+    """The output items of one response, built from the answer's events, and the stream events that build them
+    (encoded when the response streams): the `Rendering` of api/answering.py."""
+
+    def __init__(
+        self, namespaced: dict[str, tuple[str, str]], max_tokens: int | None, stream: _Events | None = None
+    ) -> None:
         self.namespaced = namespaced
+        self.stream = stream
         self.limit = OutputLimit.create((), max_tokens)
         self.items: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
@@ -87,7 +108,16 @@ class _Output:
     def cut(self) -> bool:
         return self.limit is not None and self.limit.reason is not None
 
-    def take(self, batch: list[GuidedEvent]) -> None:
+    def filtered(self) -> None:
+        self.reason = "content_filter"
+
+    def flush(self) -> bytes:
+        """The stream events made since the last flush."""
+        data = self.stream.encode(*self.events) if self.stream is not None else b""
+        self.events.clear()
+        return data
+
+    def take(self, batch: Sequence[GuidedEvent]) -> bytes:
         for event in batch:
             if type(event) is TextDelta:
                 self._say(event.text)
@@ -102,6 +132,7 @@ class _Output:
                 self.reason = event.reason
         if self.limit is not None and self.limit.reason is not None:
             self.reason = self.limit.reason
+        return self.flush()
 
     def _start(self, item: dict[str, Any]) -> None:
         self.close()
@@ -220,23 +251,6 @@ class _Response:
         return body
 
 
-class _Events:
-    """Serialises stream events with their `sequence_number`."""
-
-    def __init__(self, writer: QuietWriter) -> None:
-        self.writer = writer
-        self._sequence = 0
-
-    def encode(self, event: dict[str, Any]) -> bytes:
-        payload = {**event, "sequence_number": self._sequence}
-        self._sequence += 1
-        kind: str = event["type"]
-        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
-
-    async def send(self, *events: dict[str, Any]) -> None:
-        await self.writer.write(b"".join(self.encode(event) for event in events))
-
-
 async def get_response(request: web.Request) -> web.Response:
     """GET /v1/responses/{response_id}: a completed response, as it was returned."""
     stored = await _own_response(request)
@@ -283,105 +297,76 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         history = stored.messages
     conversation = history + parsed.messages
     chat = replace(parsed.chat, messages=parsed.system + conversation)
-    response = _Response(parsed, chat.model)
-    early = EarlyStart(request) if chat.stream else None
-    try:
-        run = await service_of(request).start(chat, early.keepalive if early else None)
-    except GatewayError as exc:
-        if early is None or early.response is None:
-            raise
-        events = _Events(QuietWriter(early.response, service_of(request).keepalive_s))
-        with contextlib.suppress(ConnectionError):
-            created = {"type": "response.created", "response": response.body("in_progress", [])}
-            await events.send(created, {"type": "response.failed", "response": response.body("failed", [], error=exc)})
-            await early.response.write_eof()
-        return early.response
-    guided = GuidedAnswer(run, chat.tools, chat.output, live=chat.stream)
-    try:
-        if chat.stream:
-            return await _stream(request, response, guided, conversation, early.response if early else None)
-        return await _complete(request, response, guided, conversation)
-    finally:
-        await guided.run.close()
-        await run.close()
+    creating = _Creation(request, chat, _Response(parsed, chat.model), conversation)
+    return await answered(request, chat, creating.failed_to_start, creating.respond)
 
 
-async def _answer(guided: GuidedAnswer, output: _Output, events: _Events | None) -> None:
-    """Reads the whole answer into `output`, sending its stream events as they come when there are `events`."""
-    try:
-        async with contextlib.aclosing(guided.batches(events.writer.keepalive if events else None)) as batches:
-            async for batch in batches:
-                output.take(batch)
-                await _flush(output, events)
-                if output.cut:
-                    break
-    except ContentFiltered:
-        output.reason = "content_filter"
-    output.close()
-    await _flush(output, events)
+class _Creation:
+    """One `POST /v1/responses` from its start to its stored response, streamed or returned whole."""
 
+    def __init__(
+        self, request: web.Request, chat: ChatRequest, response: _Response, conversation: tuple[Message, ...]
+    ) -> None:
+        self.request = request
+        self.chat = chat
+        self.response = response
+        self.conversation = conversation
+        self.events = _Events()
 
-async def _flush(output: _Output, events: _Events | None) -> None:
-    if events is not None and output.events:
-        await events.send(*output.events)
-    output.events.clear()
+    def failed_to_start(self, exc: GatewayError) -> bytes:
+        created = {"type": "response.created", "response": self.response.body("in_progress", [])}
+        failed = {"type": "response.failed", "response": self.response.body("failed", [], error=exc)}
+        return self.events.encode(created, failed)
 
+    async def respond(self, run: ChatRun, early: EarlyStart | None) -> web.StreamResponse:
+        async with guided_answer(self.chat, run) as guided:
+            if early is not None:
+                return await self._stream(guided, early)
+            output = self._output(None)
+            await read_answer(guided_batches(guided, None), output, None)
+            output.close()
+            body = await self._finish(guided, output)
+            return web.Response(body=orjson.dumps(body), content_type="application/json")
 
-async def _finish(
-    request: web.Request, response: _Response, guided: GuidedAnswer, output: _Output, conversation: tuple[Message, ...]
-) -> dict[str, Any]:
-    """The final response object; a completed one is remembered for `previous_response_id` and continuity."""
-    prompt, written = "\n\n".join(guided.prompts), "".join(guided.replies)
-    usage = await measure(request.app[TOKENS], prompt, written, "".join(output.reasoning))
-    incomplete = _INCOMPLETE.get(output.reason)
-    if incomplete is not None:
-        return response.body("incomplete", output.items, usage, incomplete=incomplete)
-    reply = Message(role="assistant", content="".join(output.text), tool_calls=output.calls)
-    guided.run.remember(reply)
-    body = response.body("completed", output.items, usage)
-    if response.parsed.store:
-        stored = StoredResponse(response.id, _owner(request), (*conversation, reply), orjson.dumps(body))
-        await request.app[RESPONSES].put(stored)
-    return body
+    def _output(self, stream: _Events | None) -> _Output:
+        return _Output(self.response.parsed.namespaced, self.chat.max_tokens, stream)
 
+    async def _finish(self, guided: GuidedAnswer, output: _Output) -> dict[str, Any]:
+        """The final response object; a completed one is remembered for `previous_response_id` and continuity."""
+        response = self.response
+        usage = await measure(self.request.app[TOKENS], guided.prompt, guided.written, "".join(output.reasoning))
+        incomplete = _INCOMPLETE.get(output.reason)
+        if incomplete is not None:
+            return response.body("incomplete", output.items, usage, incomplete=incomplete)
+        reply = Message(role="assistant", content="".join(output.text), tool_calls=output.calls)
+        guided.run.remember(reply)
+        body = response.body("completed", output.items, usage)
+        if response.parsed.store:
+            stored = StoredResponse(response.id, _owner(self.request), (*self.conversation, reply), orjson.dumps(body))
+            await self.request.app[RESPONSES].put(stored)
+        return body
 
-async def _complete(
-    request: web.Request, response: _Response, guided: GuidedAnswer, conversation: tuple[Message, ...]
-) -> web.Response:
-    output = _Output(response.parsed.namespaced, response.parsed.chat.max_tokens)
-    await _answer(guided, output, None)
-    body = await _finish(request, response, guided, output, conversation)
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    async def _stream(self, guided: GuidedAnswer, early: EarlyStart) -> web.StreamResponse:
+        prepared = await early.prepared()
+        writer = QuietWriter(prepared, service_of(self.request).keepalive_s)
+        events = self.events
+        output = self._output(events)
 
+        async def read() -> None:
+            await read_answer(guided_batches(guided, writer), output, writer)
 
-async def _stream(
-    request: web.Request,
-    response: _Response,
-    guided: GuidedAnswer,
-    conversation: tuple[Message, ...],
-    prepared: web.StreamResponse | None,
-) -> web.StreamResponse:
-    if prepared is None:
-        prepared = web.StreamResponse(headers=STREAM_HEADERS)
-        await prepared.prepare(request)
-    writer = QuietWriter(prepared, service_of(request).keepalive_s)
-    events = _Events(writer)
-    output = _Output(response.parsed.namespaced, response.parsed.chat.max_tokens)
-    try:
-        opening = response.body("in_progress", [])
-        await events.send(
+        async def closing() -> bytes:
+            output.close()
+            body = await self._finish(guided, output)
+            return output.flush() + events.encode({"type": f"response.{body['status']}", "response": body})
+
+        def failure(exc: GatewayError) -> bytes:
+            output.close()  # the items begun so far end, then the response fails
+            failed = {"type": "response.failed", "response": self.response.body("failed", output.items, error=exc)}
+            return output.flush() + events.encode(failed)
+
+        opening = self.response.body("in_progress", [])
+        started = events.encode(
             {"type": "response.created", "response": opening}, {"type": "response.in_progress", "response": opening}
         )
-        try:
-            async with writer.ticking():
-                await _answer(guided, output, events)
-            body = await _finish(request, response, guided, output, conversation)
-            final = {"type": f"response.{body['status']}", "response": body}
-        except GatewayError as exc:
-            output.close()  # the items begun so far end, then the response fails
-            final = {"type": "response.failed", "response": response.body("failed", output.items, error=exc)}
-        await events.send(*output.events, final)
-        await prepared.write_eof()
-    except ConnectionError:
-        pass  # the client left; closing the run cleans up upstream
-    return prepared
+        return await stream_answer(prepared, started, read, closing, failure)

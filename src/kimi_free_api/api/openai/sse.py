@@ -6,21 +6,21 @@ a content chunk then costs one JSON string encode and two byte concatenations.
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 
 from kimi_free_api.api.errors import error_object
+from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.usage.usage import Usage
 
 DONE = b"data: [DONE]\n\n"
-# An SSE comment: ignored by every client as long as the stream never sends `id:` lines (it does not).
-KEEPALIVE = b": keep-alive\n\n"
-STREAM_HEADERS = {
-    "Content-Type": "text/event-stream; charset=utf-8",
-    "Cache-Control": "no-cache",
-    # Stops nginx (and similar proxies) from buffering the stream, so it needs no special config.
-    "X-Accel-Buffering": "no",
-}
+
+
+def completion_id(run: ChatRun) -> str:
+    # The seed answers with the Kimi chat id, which clients send back as conversation_id.
+    return run.chat_id or f"chatcmpl-{uuid.uuid4().hex}"
 
 
 def usage_object(usage: Usage) -> dict[str, object]:
@@ -87,3 +87,9 @@ class ChunkRenderer:
     def usage(self, usage: Usage) -> bytes:
         chunk = {**self._envelope, "choices": [], "usage": usage_object(usage)}
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def ending(self, tail: str, reason: str, usage: Usage | None) -> bytes:
+        """The stream's last chunks: the text a stop-sequence check held back, the finish reason, the usage when it
+        was asked for, and `[DONE]`."""
+        held = self.content(tail) if tail else b""
+        return held + self.finish(reason) + (self.usage(usage) if usage is not None else b"") + DONE

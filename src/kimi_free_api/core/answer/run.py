@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from kimi_free_api.core.answer.background import BackgroundTasks
@@ -143,7 +143,7 @@ class ChatRun:
 
     async def follow_up(self, prompt: str, on_wait: WaitHook | None = None) -> ChatRun:
         """Another turn in this run's Kimi chat on the same account: the repair request when an answer broke the
-        output protocol (core/guided.py). Call it once this run was read to the end; it hands its account lease
+        output protocol (core/guided/guided.py). Call it once this run was read to the end; it hands its account lease
         and its chat over to the new run, which is the one to close."""
         stream = self._stream
         assert stream is not None and stream.chat_id, "open() first"
@@ -165,7 +165,7 @@ class ChatRun:
         head, self._head = self._head, []
         return head
 
-    async def batches(self) -> AsyncIterator[list[ChatEvent]]:
+    async def batches(self) -> AsyncGenerator[list[ChatEvent], None]:
         """Pull mode, for answers returned whole."""
         assert self._stream is not None, "open() first"
         head, self._head = self._head, []

@@ -79,6 +79,16 @@ class GuidedAnswer:
         self.reason: FinishReason = "stop"
 
     @property
+    def prompt(self) -> str:
+        """Every prompt of the answer, as usage counts them."""
+        return "\n\n".join(self.prompts)
+
+    @property
+    def written(self) -> str:
+        """Everything Kimi wrote for the answer, as usage counts it."""
+        return "".join(self.replies)
+
+    @property
     def streams_prose(self) -> bool:
         """Whether text is passed on as it arrives (`live` answers that cannot turn out wrong), else once checked."""
         return self._live and self._output is None and (self._tools is None or not self._tools.must_call)

@@ -1,0 +1,127 @@
+"""One answer's path from start to close, the same on every surface; a surface only renders.
+
+`answered` starts the answer (failover, keep-alive comments while a stream waits) and closes it afterwards; a start
+that fails after a stream's headers went out is reported with the surface's own failure event. `read_answer` reads
+the events into the surface's `Rendering`; `stream_answer` writes a streamed answer around that reading, with a
+failure reported as an event, never as a silent close. Plain streamed chat completions relay Kimi's frames from the
+network callback instead of reading them (api/openai/chat.py), but start, end and fail the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol
+
+from aiohttp import web
+
+from kimi_free_api.api.context import service_of
+from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
+from kimi_free_api.core.answer.run import ChatRun
+from kimi_free_api.core.errors import ContentFiltered, GatewayError
+from kimi_free_api.core.events import ChatEvent
+from kimi_free_api.core.guided.guided import GuidedAnswer, GuidedEvent
+from kimi_free_api.core.request import ChatRequest
+
+# A failure after the stream's headers went out, as the bytes of the surface's own failure event(s).
+FailureEvent = Callable[[GatewayError], bytes]
+
+
+class Rendering(Protocol):
+    """A surface's view of one answer being read: it keeps what its body needs and renders what a stream shows."""
+
+    def take(self, batch: Sequence[GuidedEvent]) -> bytes:
+        """The bytes a stream sends for this batch (b"" for nothing, and always when not streaming)."""
+        ...
+
+    @property
+    def cut(self) -> bool:
+        """Whether a stop sequence or the token budget ended the answer: reading stops there."""
+        ...
+
+    def filtered(self) -> None:
+        """Kimi's content filter ended the answer."""
+        ...
+
+
+async def answered(
+    request: web.Request,
+    chat: ChatRequest,
+    failed_to_start: FailureEvent,
+    respond: Callable[[ChatRun, EarlyStart | None], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    """Starts the answer, hands it to `respond` (with the stream's early start when `chat.stream`), closes it after.
+
+    A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error."""
+    early = EarlyStart(request) if chat.stream else None
+    try:
+        run = await service_of(request).start(chat, early.keepalive if early else None)
+    except GatewayError as exc:
+        if early is None or early.response is None:
+            raise
+        with contextlib.suppress(ConnectionError):
+            await early.response.write(failed_to_start(exc))
+            await early.response.write_eof()
+        return early.response
+    try:
+        return await respond(run, early)
+    finally:
+        await run.close()
+
+
+@contextlib.asynccontextmanager
+async def guided_answer(chat: ChatRequest, run: ChatRun) -> AsyncIterator[GuidedAnswer]:
+    """The answer checked for the tools or JSON output `chat` declares (core/guided/guided.py)."""
+    guided = GuidedAnswer(run, chat.tools, chat.output, live=chat.stream)
+    try:
+        yield guided
+    finally:
+        await guided.run.close()  # the repair's run, if there was one (`answered` closes the first)
+
+
+async def read_answer(
+    batches: AsyncGenerator[Sequence[ChatEvent | GuidedEvent], None], rendering: Rendering, writer: QuietWriter | None
+) -> None:
+    """Reads the answer into `rendering`, writing what it renders when there is a `writer` (which keeps the
+    connection alive meanwhile), until the answer ends or is cut."""
+    ticking = writer.ticking() if writer is not None else contextlib.nullcontext()
+    try:
+        async with ticking, contextlib.aclosing(batches) as reading:
+            async for batch in reading:
+                data = rendering.take(batch)
+                if data and writer is not None:
+                    await writer.write(data)
+                if rendering.cut:
+                    break
+    except ContentFiltered:
+        rendering.filtered()
+
+
+def guided_batches(guided: GuidedAnswer, writer: QuietWriter | None) -> AsyncGenerator[list[GuidedEvent], None]:
+    """The checked answer's batches; a repair round waiting for an account keeps the stream alive."""
+    return guided.batches(writer.keepalive if writer is not None else None)
+
+
+async def stream_answer(
+    response: web.StreamResponse,
+    opening: bytes,
+    read: Callable[[], Awaitable[None]],
+    closing: Callable[[], Awaitable[bytes]],
+    failure: FailureEvent,
+) -> web.StreamResponse:
+    """Writes a streamed answer on its prepared `response`: the `opening`, what `read` writes, then the `closing`.
+
+    The headers are gone already, so a failure travels as the surface's `failure` event; a client that left ends
+    the stream quietly (closing the run cleans up upstream)."""
+    try:
+        await response.write(opening)
+        await read()
+        ending = await closing()
+    except GatewayError as exc:
+        ending = failure(exc)
+    except ConnectionError:
+        return response
+    with contextlib.suppress(ConnectionError):
+        await response.write(ending)
+        await response.write_eof()
+    return response
