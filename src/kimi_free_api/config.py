@@ -66,7 +66,8 @@ class Settings:
     max_request_bytes: int = 100 * 1024 * 1024
     # Remove Kimi's private-use citation characters from answer text.
     strip_citation_markers: bool = True
-    # How usage is counted: "bpe" (a real BPE vocabulary, core/tokenizer.py; ~4.5 MB) or "estimate" (by character).
+    # How usage is counted: "bpe" (a real BPE vocabulary, core/usage/tokenizer.py; ~4.5 MB) or "estimate" (by
+    # character).
     usage_tokenizer: str = "bpe"
     # Server mode: Kimi tokens of the server's own accounts (comma-separated), and/or a file with one per line.
     kimi_tokens: str = ""

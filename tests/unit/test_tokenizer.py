@@ -1,6 +1,6 @@
 """Usage counts from the BPE vocabulary shipped in an installed package, without any network access.
 
-The pure-Python engine (core/bpe.py) must count exactly as tiktoken's does with the same vocabulary file and
+The pure-Python engine (core/usage/bpe.py) must count exactly as tiktoken's does with the same vocabulary file and
 pre-tokenisation pattern: tiktoken, a dev dependency only, is the reference here.
 """
 

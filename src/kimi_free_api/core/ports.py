@@ -21,7 +21,7 @@ class UpstreamChat:
     agent_id: str = ""
     scenario: str = ""
     agent_mode: str = ""
-    # Kimi's ids of the files attached to this turn, uploaded beforehand (core/attachments.py).
+    # Kimi's ids of the files attached to this turn, uploaded beforehand (core/attachments/attachments.py).
     files: tuple[str, ...] = ()
     # When continuing a chat: the assistant message this turn answers (Kimi's `parent_id`).
     parent_id: str = ""

@@ -55,7 +55,7 @@ class ChatRequest:
     conversation_id: str | None = None
     stop: tuple[str, ...] = ()
     max_tokens: int | None = None
-    # The client's tools, and JSON output: the answer's shape is then enforced (core/guided.py).
+    # The client's tools, and JSON output: the answer's shape is then enforced (core/guided/guided.py).
     tools: ToolSet | None = None
     output: JsonOutput | None = None
 

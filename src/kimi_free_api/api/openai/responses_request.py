@@ -41,7 +41,7 @@ class ResponsesRequest:
 
 
 def _chat_part(part: Mapping[str, Any]) -> dict[str, Any]:
-    """An `input_image` / `input_file` part in the chat shape that api/parts.py reads."""
+    """An `input_image` / `input_file` part in the chat shape that api/openai/parts.py reads."""
     if part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
         return {"type": "image_url", "image_url": {"url": part["image_url"]}}
     if part.get("type") == "input_file" and isinstance(part.get("file_url"), str):

@@ -2,7 +2,7 @@
 
 The two APIs spell the same things differently: chat nests a function under `function` (`{"type": "function",
 "function": {"name", …}}`), Responses flattens it (`{"type": "function", "name", …}`); chat's `response_format`
-nests the schema under `json_schema`, Responses' `text.format` does not. Both parse into core/tools.py.
+nests the schema under `json_schema`, Responses' `text.format` does not. Both parse into core/guided/tools.py.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ transcript in which every message keeps its role and position:
 Assistant tool calls are written inside the assistant element as `<tool_call id=… name=…>ARGS</tool_call>`;
 tool results as `<tool tool_call_id=… name=…>`. When a Kimi chat is being continued, only the messages after the
 last assistant reply are sent, because Kimi already holds the rest. When the request declares tools or asks for
-JSON, the output protocol (core/tool_protocol.py) follows the conversation.
+JSON, the output protocol (core/guided/tool_protocol.py) follows the conversation.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def unanswered_tail(messages: Sequence[Message]) -> Sequence[Message]:
 
 
 def build_prompt(messages: Sequence[Message], directive: str = "") -> str:
-    """`directive`: what the gateway itself asks of the answer (core/tool_protocol.py), after the conversation."""
+    """`directive`: what the gateway itself asks of the answer (core/guided/tool_protocol.py), after the
+    conversation."""
     if len(messages) == 1 and messages[0].role == "user" and not messages[0].name:
         prompt = messages[0].content
     else:

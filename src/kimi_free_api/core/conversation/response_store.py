@@ -3,8 +3,9 @@ itself, for `GET /v1/responses/{id}`.
 
 Kimi's web chat keeps no server-side state the gateway could point at, so a response is remembered as its whole
 transcript (input items and output, without `instructions`, which OpenAI does not carry over either). A request
-naming it is answered as if it had sent that transcript itself; the conversation continuity of core/continuity.py
-then continues the Kimi chat that holds it, on the account that owns it, whenever that chat is still kept.
+naming it is answered as if it had sent that transcript itself; the conversation continuity of
+core/conversation/continuity.py then continues the Kimi chat that holds it, on the account that owns it, whenever that
+chat is still kept.
 """
 
 from __future__ import annotations

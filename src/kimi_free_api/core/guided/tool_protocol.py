@@ -1,8 +1,8 @@
 """The text protocol that lets Kimi's web chat call the client's tools.
 
 Kimi's web chat cannot be given function declarations, so they travel in the prompt, after the conversation, and
-Kimi is asked to answer a call in the same form the transcript (core/prompt.py) already uses for the assistant's
-past calls, minus the id, which the gateway assigns:
+Kimi is asked to answer a call in the same form the transcript (core/conversation/prompt.py) already uses for the
+assistant's past calls, minus the id, which the gateway assigns:
 
     <tool_call name="get_weather">{"city": "Paris"}</tool_call>
 

