@@ -1,0 +1,203 @@
+"""The answer path every surface shares (api/answering.py), driven by a made-up surface that writes only its
+rendering: one line per piece of text, its own opening, ending and failure lines. Real gateway, real emulator."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+
+from kimi_free_api.api.answering import answered, guided_answer, guided_batches, read_answer, stream_answer
+from kimi_free_api.api.auth import credentials
+from kimi_free_api.api.context import service_of
+from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
+from kimi_free_api.app import create_app
+from kimi_free_api.config import Settings
+from kimi_free_api.core.answer.run import ChatRun
+from kimi_free_api.core.errors import GatewayError
+from kimi_free_api.core.events import Finished, TextDelta
+from kimi_free_api.core.guided.guided import GuidedEvent, ToolCallsMade
+from kimi_free_api.core.guided.tools import FunctionTool, ToolSet
+from kimi_free_api.core.request import ChatRequest, Message
+from kimi_free_api.emulator import Account, Emulator, Fault
+from kimi_free_api.emulator.answers import expected_answer
+from tests.e2e.support import eventually
+
+LINES = "/test/lines"
+WEATHER = FunctionTool("get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
+
+
+class _Lines:
+    """The made-up surface's rendering."""
+
+    def __init__(self, streaming: bool) -> None:
+        self.streaming = streaming
+        self.text: list[str] = []
+        self.calls: list[str] = []
+        self.reason = "stop"
+
+    def take(self, batch: Sequence[GuidedEvent]) -> bytes:
+        out: list[bytes] = []
+        for event in batch:
+            if type(event) is TextDelta:
+                self.text.append(event.text)
+                out.append(b"text: " + orjson.dumps(event.text) + b"\n")
+            elif type(event) is ToolCallsMade:
+                calls = [f"{call.name} {call.arguments}" for call in event.calls]
+                self.calls += calls
+                out += [b"call: " + orjson.dumps(call) + b"\n" for call in calls]
+            elif type(event) is Finished:
+                self.reason = event.reason
+        return b"".join(out) if self.streaming else b""
+
+    @property
+    def cut(self) -> bool:
+        return False
+
+    def filtered(self) -> None:
+        self.reason = "content_filter"
+
+
+def _failure(exc: GatewayError) -> bytes:
+    return b"failed: " + orjson.dumps(exc.message) + b"\n"
+
+
+async def _respond(
+    request: web.Request, chat: ChatRequest, run: ChatRun, early: EarlyStart | None
+) -> web.StreamResponse:
+    async with guided_answer(chat, run) as guided:
+        lines = _Lines(streaming=early is not None)
+        if early is None:
+            batches = guided_batches(guided, None) if chat.guided else run.batches()
+            await read_answer(batches, lines, None)
+            body = {"text": "".join(lines.text), "calls": lines.calls, "reason": lines.reason}
+            return web.json_response(body)
+        response = await early.prepared()
+        writer = QuietWriter(response, service_of(request).keepalive_s)
+
+        async def read() -> None:
+            batches = guided_batches(guided, writer) if chat.guided else run.batches()
+            await read_answer(batches, lines, writer)
+
+        async def closing() -> bytes:
+            return b"end: " + lines.reason.encode() + b"\n"
+
+        return await stream_answer(response, b"open\n", read, closing, _failure)
+
+
+async def _lines(request: web.Request) -> web.StreamResponse:
+    body = await request.json()
+    tools = ToolSet((WEATHER,)) if body.get("tool") else None
+    chat = ChatRequest(
+        model="kimi",
+        messages=(Message("user", body["prompt"]),),
+        tokens=await credentials(request),
+        stream=body["stream"],
+        tools=tools,
+    )
+    return await answered(request, chat, _failure, functools.partial(_respond, request, chat))
+
+
+@pytest.fixture
+async def surface(emulator: Emulator, tmp_path: Path) -> AsyncIterator[Any]:
+    runners: list[web.AppRunner] = []
+
+    async def start(**overrides: Any) -> aiohttp.ClientSession:
+        settings = Settings(
+            host="127.0.0.1",
+            kimi_base_url=emulator.base_url,
+            data_dir=str(tmp_path / f"data{len(runners)}"),
+            min_start_interval_s=0.0,
+            conversation_ttl_s=0.0,
+        ).with_overrides(**overrides)
+        app = create_app(settings)
+        app.router.add_post(LINES, _lines)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        host, port = runner.addresses[0][:2]
+        session = aiohttp.ClientSession(f"http://{host}:{port}", timeout=aiohttp.ClientTimeout(total=30))
+        sessions.append(session)
+        return session
+
+    sessions: list[aiohttp.ClientSession] = []
+    yield start
+    for session in sessions:
+        await session.close()
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def _ask(session: aiohttp.ClientSession, account: Account, **body: Any) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {account.refresh_token}"}
+    async with session.post(LINES, json=body, headers=headers) as response:
+        return response.status, await response.read()
+
+
+def _shown(raw: bytes) -> str:
+    return "".join(orjson.loads(line[len(b"text: ") :]) for line in raw.splitlines() if line.startswith(b"text: "))
+
+
+async def test_a_surface_streams_an_answer_writing_only_its_rendering(
+    surface: Any, emulator: Emulator, account: Account
+) -> None:
+    status, raw = await _ask(await surface(), account, prompt="hello there", stream=True)
+    assert status == 200
+    lines = raw.splitlines()
+    assert lines[0] == b"open" and lines[-1] == b"end: stop"
+    assert _shown(raw) == expected_answer("hello there", emulator.config)
+    await eventually(lambda: emulator.state.live_chats == 0)  # the path closed the run: nothing is left upstream
+
+
+async def test_a_surface_returns_a_whole_answer(surface: Any, emulator: Emulator, account: Account) -> None:
+    status, raw = await _ask(await surface(), account, prompt="whole", stream=False)
+    assert status == 200
+    assert orjson.loads(raw) == {"text": expected_answer("whole", emulator.config), "calls": [], "reason": "stop"}
+
+
+async def test_a_failure_mid_stream_is_the_surfaces_failure_line(
+    surface: Any, emulator: Emulator, account: Account
+) -> None:
+    emulator.add_fault(Fault(kind="stream_error", after_events=2))
+    status, raw = await _ask(await surface(), account, prompt="break", stream=True)
+    assert status == 200
+    lines = raw.splitlines()
+    assert lines[0] == b"open" and _shown(raw)
+    assert lines[-1].startswith(b"failed: ") and b"end: stop" not in lines
+
+
+async def test_a_start_that_fails_after_keepalives_is_the_surfaces_failure_line(
+    surface: Any, emulator: Emulator, account: Account
+) -> None:
+    emulator.add_fault(Fault(kind="stall"))
+    session = await surface(stream_idle_timeout_s=0.6, keepalive_s=0.1, failover_attempts=1)
+    status, raw = await _ask(session, account, prompt="silence", stream=True)
+    assert status == 200  # the headers went out with the first keep-alive comment
+    events = [event for event in raw.split(b"\n\n") if event]
+    assert events[0] == b": keep-alive"
+    assert events[-1].startswith(b"failed: ") and b"open" not in raw
+
+
+async def test_a_start_that_fails_before_anything_was_sent_is_an_http_error(
+    surface: Any, emulator: Emulator, account: Account
+) -> None:
+    emulator.add_fault(Fault(kind="internal", times=10))
+    status, raw = await _ask(await surface(failover_attempts=1), account, prompt="no", stream=True)
+    assert status == 502  # nothing was sent yet: the gateway's ordinary error response, not a stream
+    assert orjson.loads(raw)["error"]["code"] == "upstream_error"
+
+
+async def test_a_surface_gets_checked_tool_calls_through_the_guided_path(
+    surface: Any, emulator: Emulator, account: Account
+) -> None:
+    emulator.script(['<tool_call name="get_weather">{"city": "Paris"}</tool_call>'])
+    status, raw = await _ask(await surface(), account, prompt="weather?", stream=False, tool=True)
+    assert status == 200
+    assert orjson.loads(raw) == {"text": "", "calls": ['get_weather {"city":"Paris"}'], "reason": "stop"}
