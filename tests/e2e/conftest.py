@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ async def emulator() -> AsyncIterator[Emulator]:
 async def gateway_factory(emulator: Emulator, tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     runners: list[web.AppRunner] = []
 
-    async def start(**overrides: Any) -> Gateway:
+    async def start(routes: Callable[[web.Application], None] | None = None, **overrides: Any) -> Gateway:
         # No pacing between starts by default, so tests do not wait; the pacing itself is tested explicitly.
         base = Settings(
             host="127.0.0.1",
@@ -42,7 +42,10 @@ async def gateway_factory(emulator: Emulator, tmp_path: Path) -> AsyncIterator[G
             conversation_ttl_s=0.0,
         )
         settings = base.with_overrides(**overrides)
-        runner = web.AppRunner(create_app(settings), handler_cancellation=True)
+        app = create_app(settings)
+        if routes is not None:  # a test's own routes, beside the gateway's
+            routes(app)
+        runner = web.AppRunner(app, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

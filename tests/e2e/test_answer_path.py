@@ -3,9 +3,9 @@ rendering: one line per piece of text, its own opening, ending and failure lines
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -17,8 +17,6 @@ from kimi_free_api.api.answering import answered, guided_answer, guided_batches,
 from kimi_free_api.api.auth import credentials
 from kimi_free_api.api.context import service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
-from kimi_free_api.app import create_app
-from kimi_free_api.config import Settings
 from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.events import Finished, TextDelta
@@ -27,9 +25,10 @@ from kimi_free_api.core.guided.tools import FunctionTool, ToolSet
 from kimi_free_api.core.request import ChatRequest, Message
 from kimi_free_api.emulator import Account, Emulator, Fault
 from kimi_free_api.emulator.answers import expected_answer
-from tests.e2e.support import eventually
+from tests.e2e.support import GatewayFactory, eventually
 
 LINES = "/test/lines"
+Surface = Callable[..., Awaitable[aiohttp.ClientSession]]
 WEATHER = FunctionTool("get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
 
 
@@ -105,34 +104,16 @@ async def _lines(request: web.Request) -> web.StreamResponse:
 
 
 @pytest.fixture
-async def surface(emulator: Emulator, tmp_path: Path) -> AsyncIterator[Any]:
-    runners: list[web.AppRunner] = []
+async def surface(gateway_factory: GatewayFactory) -> AsyncIterator[Surface]:
+    """Starts a gateway that also serves the made-up surface; returns a session on it."""
+    async with contextlib.AsyncExitStack() as sessions:
 
-    async def start(**overrides: Any) -> aiohttp.ClientSession:
-        settings = Settings(
-            host="127.0.0.1",
-            kimi_base_url=emulator.base_url,
-            data_dir=str(tmp_path / f"data{len(runners)}"),
-            min_start_interval_s=0.0,
-            conversation_ttl_s=0.0,
-        ).with_overrides(**overrides)
-        app = create_app(settings)
-        app.router.add_post(LINES, _lines)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        session = aiohttp.ClientSession(f"http://{host}:{port}", timeout=aiohttp.ClientTimeout(total=30))
-        sessions.append(session)
-        return session
+        async def start(**overrides: Any) -> aiohttp.ClientSession:
+            gateway = await gateway_factory(lambda app: app.router.add_post(LINES, _lines), **overrides)
+            timeout = aiohttp.ClientTimeout(total=30)
+            return await sessions.enter_async_context(aiohttp.ClientSession(gateway.url, timeout=timeout))
 
-    sessions: list[aiohttp.ClientSession] = []
-    yield start
-    for session in sessions:
-        await session.close()
-    for runner in runners:
-        await runner.cleanup()
+        yield start
 
 
 async def _ask(session: aiohttp.ClientSession, account: Account, **body: Any) -> tuple[int, bytes]:
@@ -146,7 +127,7 @@ def _shown(raw: bytes) -> str:
 
 
 async def test_a_surface_streams_an_answer_writing_only_its_rendering(
-    surface: Any, emulator: Emulator, account: Account
+    surface: Surface, emulator: Emulator, account: Account
 ) -> None:
     status, raw = await _ask(await surface(), account, prompt="hello there", stream=True)
     assert status == 200
@@ -156,14 +137,14 @@ async def test_a_surface_streams_an_answer_writing_only_its_rendering(
     await eventually(lambda: emulator.state.live_chats == 0)  # the path closed the run: nothing is left upstream
 
 
-async def test_a_surface_returns_a_whole_answer(surface: Any, emulator: Emulator, account: Account) -> None:
+async def test_a_surface_returns_a_whole_answer(surface: Surface, emulator: Emulator, account: Account) -> None:
     status, raw = await _ask(await surface(), account, prompt="whole", stream=False)
     assert status == 200
     assert orjson.loads(raw) == {"text": expected_answer("whole", emulator.config), "calls": [], "reason": "stop"}
 
 
 async def test_a_failure_mid_stream_is_the_surfaces_failure_line(
-    surface: Any, emulator: Emulator, account: Account
+    surface: Surface, emulator: Emulator, account: Account
 ) -> None:
     emulator.add_fault(Fault(kind="stream_error", after_events=2))
     status, raw = await _ask(await surface(), account, prompt="break", stream=True)
@@ -174,7 +155,7 @@ async def test_a_failure_mid_stream_is_the_surfaces_failure_line(
 
 
 async def test_a_start_that_fails_after_keepalives_is_the_surfaces_failure_line(
-    surface: Any, emulator: Emulator, account: Account
+    surface: Surface, emulator: Emulator, account: Account
 ) -> None:
     emulator.add_fault(Fault(kind="stall"))
     session = await surface(stream_idle_timeout_s=0.6, keepalive_s=0.1, failover_attempts=1)
@@ -186,7 +167,7 @@ async def test_a_start_that_fails_after_keepalives_is_the_surfaces_failure_line(
 
 
 async def test_a_start_that_fails_before_anything_was_sent_is_an_http_error(
-    surface: Any, emulator: Emulator, account: Account
+    surface: Surface, emulator: Emulator, account: Account
 ) -> None:
     emulator.add_fault(Fault(kind="internal", times=10))
     status, raw = await _ask(await surface(failover_attempts=1), account, prompt="no", stream=True)
@@ -195,7 +176,7 @@ async def test_a_start_that_fails_before_anything_was_sent_is_an_http_error(
 
 
 async def test_a_surface_gets_checked_tool_calls_through_the_guided_path(
-    surface: Any, emulator: Emulator, account: Account
+    surface: Surface, emulator: Emulator, account: Account
 ) -> None:
     emulator.script(['<tool_call name="get_weather">{"city": "Paris"}</tool_call>'])
     status, raw = await _ask(await surface(), account, prompt="weather?", stream=False, tool=True)
