@@ -1,1 +1,2 @@
-"""The OpenAI-facing HTTP surface: routes, request validation, OpenAI error objects and SSE framing."""
+"""The HTTP surfaces: each in its own subpackage (api/openai/), over what they all share here: routes, bearer tokens,
+error middleware, body reading, SSE keep-alive and the one answer path (api/answering.py)."""

@@ -1,4 +1,4 @@
-"""Every route of the OpenAI-facing surface, in one table."""
+"""Every route of every surface, in one table."""
 
 from __future__ import annotations
 
