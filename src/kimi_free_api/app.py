@@ -20,6 +20,7 @@ from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.catalog import ModelCatalog
 from kimi_free_api.core.files import FileRegistry, FileService
 from kimi_free_api.core.janitor import Janitor
+from kimi_free_api.core.model_aliases import ModelAliases
 from kimi_free_api.core.response_store import ResponseStore
 from kimi_free_api.core.service import ChatService, FailoverPolicy
 from kimi_free_api.core.tokenizer import BpeCounter, EstimateCounter
@@ -167,6 +168,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         auto_delete=settings.auto_delete,
         failover=FailoverPolicy(attempts=settings.failover_attempts, capacity_wait_s=settings.capacity_wait_s),
         keepalive_s=settings.keepalive_s,
+        aliases=ModelAliases(settings.model_alias_rules),
     )
     prober = asyncio.create_task(
         probe_forever(pool, adapter.check_token, adapter.keep_fresh, settings.probe_interval_s), name="prober"
