@@ -7,6 +7,7 @@ from typing import Any
 import aiohttp
 import orjson
 from anthropic import AsyncAnthropic
+from multidict import CIMultiDictProxy
 
 from kimi_free_api.emulator import Emulator
 from tests.e2e.support import Gateway
@@ -37,7 +38,7 @@ def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
 
 async def post_messages(
     gateway: Gateway, body: dict[str, Any], headers: dict[str, str], path: str = "/v1/messages"
-) -> tuple[int, bytes, aiohttp.typedefs.LooseHeaders]:
+) -> tuple[int, bytes, CIMultiDictProxy[str]]:
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http,
         http.post(gateway.url + path, data=orjson.dumps(body), headers={**VERSION, **headers}) as response,

@@ -77,7 +77,7 @@ async def test_stream_sends_anthropics_event_order(gateway: Gateway, account: Ac
     assert events[1][1] == {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
     text = "".join(data["delta"]["text"] for name, data in events if name == "content_block_delta")
     assert text == expected_answer("Hi", emulator.config)
-    final = [data for name, data in events if name == "message_delta"][0]
+    final = next(data for name, data in events if name == "message_delta")
     assert final["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
     assert final["usage"]["output_tokens"] > 0
 
