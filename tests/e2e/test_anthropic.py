@@ -345,3 +345,17 @@ async def test_images_and_documents(
     assert "Look at these." in prompt and "Inline words." in prompt
     assert isinstance(message.content[0], TextBlock) and "File: report.pdf" in message.content[0].text
     assert json.dumps(server.hits).count("photo.png") == 1
+
+
+async def test_json_output_format(claude: AsyncAnthropic, emulator: Emulator) -> None:
+    emulator.script(['```json\n{"answer": 42}\n```'])
+    schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
+    async with claude.messages.stream(
+        model="kimi",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "The answer?"}],
+        extra_body={"output_config": {"format": {"type": "json_schema", "schema": schema}}},
+    ) as stream:
+        message = await stream.get_final_message()
+    assert isinstance(message.content[0], TextBlock) and json.loads(message.content[0].text) == {"answer": 42}
+    assert '"required":["answer"]' in sent_prompts(emulator)[0]
