@@ -105,10 +105,11 @@ class Settings:
     kimi_file_ref_style: str = "block"
     # Names clients hard-code, mapped to Kimi models (core/model_aliases.py): glob=model rules, first match wins,
     # or a JSON object. Claude Opus/Sonnet and OpenAI's reasoning models get thinking; Haiku and the small or older
-    # GPT models the fast answer. Empty: no aliases.
+    # GPT models the fast answer. Only model families that exist are mapped, so a made-up name still gets its 404.
+    # Empty: no aliases.
     model_aliases: str = (
-        "claude-*haiku*=kimi,claude-*=kimi-thinking,gpt-3.5*=kimi,gpt-4*=kimi,gpt-*mini*=kimi,gpt-*nano*=kimi,"
-        "gpt-*=kimi-thinking,chatgpt-*=kimi,o[0-9]*=kimi-thinking"
+        "claude-*haiku*=kimi,claude-*=kimi-thinking,gpt-3.5*=kimi,gpt-4*=kimi,gpt-5*mini*=kimi,gpt-5*nano*=kimi,"
+        "gpt-5*=kimi-thinking,chatgpt-*=kimi,o1*=kimi-thinking,o3*=kimi-thinking,o4*=kimi-thinking"
     )
     log_level: str = "INFO"
     log_json: bool = False

@@ -359,3 +359,18 @@ async def test_json_output_format(claude: AsyncAnthropic, emulator: Emulator) ->
         message = await stream.get_final_message()
     assert isinstance(message.content[0], TextBlock) and json.loads(message.content[0].text) == {"answer": 42}
     assert '"required":["answer"]' in sent_prompts(emulator)[0]
+
+
+async def test_sdk_stream_with_thinking(claude: AsyncAnthropic, emulator: Emulator) -> None:
+    async with claude.messages.stream(
+        model="kimi",
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "Think aloud"}],
+    ) as stream:
+        kinds = [event.type async for event in stream]
+        message = await stream.get_final_message()
+    assert "thinking" in kinds and "signature" in kinds and "text" in kinds
+    thought, text = message.content
+    assert isinstance(thought, ThinkingBlock) and thought.thinking == expected_thinking("Think aloud", emulator.config)
+    assert thought.signature and isinstance(text, TextBlock)

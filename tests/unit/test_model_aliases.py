@@ -32,6 +32,7 @@ def aliases(text: str) -> ModelAliases:
         ("kimi-search", "kimi-search"),
         ("llama-3-70b", "llama-3-70b"),
         ("openai/gpt-4o", "openai/gpt-4o"),
+        ("gpt-17-ultra", "gpt-17-ultra"),
     ],
 )
 def test_the_default_map(requested: str, model: str) -> None:
