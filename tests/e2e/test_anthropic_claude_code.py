@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import orjson
 
+from kimi_free_api.core.prompt import PREAMBLE
 from kimi_free_api.emulator import Account, Emulator
 from tests.e2e.anthropic_support import parse_sse, post_messages, sent_prompts
 from tests.e2e.claude_code_body import HEADERS, claude_code_body
@@ -81,3 +82,37 @@ async def test_pings_while_kimi_is_silent(
     assert "ping" in names[first_delta:second_delta]  # and the silence between two deltas
     assert names[-2:] == ["message_delta", "message_stop"]
     assert b"keep-alive" not in raw  # Anthropic's own events, never SSE comments
+
+
+async def test_an_agent_loop_continues_the_kimi_chat(
+    gateway_factory: GatewayFactory, account: Account, emulator: Emulator
+) -> None:
+    # With conversation continuity on (the default), each turn of a tool loop sends Kimi only what is new (and the
+    # tool declarations), however large the resent history; the thinking blocks clients echo back do not break it.
+    gateway = await gateway_factory(conversation_ttl_s=60)
+    emulator.script(['<tool_call name="Read">{"file_path": "a.py"}</tool_call>', "Done."])
+    body = claude_code_body()
+    headers = {**HEADERS, "x-api-key": account.refresh_token}
+    _, raw, _ = await post_messages(gateway, body, headers, "/v1/messages?beta=true")
+    blocks: list[dict[str, object]] = []
+    for name, data in parse_sse(raw):
+        if name == "content_block_start":
+            blocks.append(dict(data["content_block"]))
+        elif name == "content_block_delta" and data["delta"]["type"] == "thinking_delta":
+            blocks[-1]["thinking"] = str(blocks[-1]["thinking"]) + data["delta"]["thinking"]
+        elif name == "content_block_delta" and data["delta"]["type"] == "signature_delta":
+            blocks[-1]["signature"] = data["delta"]["signature"]
+        elif name == "content_block_delta" and data["delta"]["type"] == "input_json_delta":
+            blocks[-1]["input"] = orjson.loads(data["delta"]["partial_json"])
+    use_id = blocks[-1]["id"]
+    body["messages"] += [
+        {"role": "assistant", "content": blocks},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use_id, "content": "print(1)"}]},
+    ]
+    status, raw, _ = await post_messages(gateway, body, headers, "/v1/messages?beta=true")
+    assert status == 200
+    first, second = emulator.state.chat_requests
+    assert "chat_id" not in first and second["chat_id"]
+    prompt = second["message"]["blocks"][0]["text"]["content"]
+    assert prompt.startswith(f'{PREAMBLE}\n\n<tool tool_call_id="{use_id}">\nprint(1)\n</tool>')
+    assert "You are a coding agent" not in prompt  # the system prompt and the first turn are not sent again
