@@ -13,8 +13,8 @@ from anthropic import AsyncAnthropic
 from anthropic.types import TextBlock, ThinkingBlock, ToolUseBlock
 
 from kimi_free_api.core.prompt import PREAMBLE
-from kimi_free_api.emulator import Account, Emulator
-from kimi_free_api.emulator.answers import expected_answer, expected_thinking
+from kimi_free_api.emulator import Account, Emulator, Fault
+from kimi_free_api.emulator.answers import expected_answer, expected_thinking, search_hits
 from tests.e2e.anthropic_support import anthropic_client, parse_sse, post_messages, sent_prompts
 from tests.e2e.support import Gateway, GatewayFactory, eventually
 from tests.fileserver import FileServer, pdf, png
@@ -54,6 +54,7 @@ async def test_create(claude: AsyncAnthropic, emulator: Emulator) -> None:
     assert block.text == expected_answer("Hello there", emulator.config)
     assert message.stop_reason == "end_turn" and message.stop_sequence is None
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    assert message._request_id  # Anthropic's `request-id` header
     await eventually(lambda: emulator.state.live_chats == 0)
 
 
@@ -61,6 +62,7 @@ async def test_stream_sends_anthropics_event_order(gateway: Gateway, account: Ac
     body = {"model": "kimi", "max_tokens": 100, "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
     status, raw, headers = await post_messages(gateway, body, {"x-api-key": account.refresh_token})
     assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
+    assert headers["request-id"] == headers["X-Request-Id"]
     events = parse_sse(raw)
     names = [name for name, _ in events if name != "ping"]
     deltas = emulator.config.event_count
@@ -374,3 +376,34 @@ async def test_sdk_stream_with_thinking(claude: AsyncAnthropic, emulator: Emulat
     thought, text = message.content
     assert isinstance(thought, ThinkingBlock) and thought.thinking == expected_thinking("Think aloud", emulator.config)
     assert thought.signature and isinstance(text, TextBlock)
+
+
+async def test_refused_content_ends_with_refusal(claude: AsyncAnthropic, emulator: Emulator) -> None:
+    emulator.add_fault(Fault(kind="content_filter", after_events=4, times=2))
+    message = await claude.messages.create(model="kimi", max_tokens=256, messages=[{"role": "user", "content": "Hmm"}])
+    assert message.stop_reason == "refusal"
+    async with claude.messages.stream(
+        model="kimi", max_tokens=256, messages=[{"role": "user", "content": "Hmm"}]
+    ) as stream:
+        streamed = await stream.get_final_message()
+    assert streamed.stop_reason == "refusal"
+    assert isinstance(streamed.content[0], TextBlock)  # what was streamed before Kimi refused
+    assert expected_answer("Hmm", emulator.config).startswith(streamed.content[0].text)
+
+
+async def test_search_sources(claude: AsyncAnthropic, emulator: Emulator) -> None:
+    hits = search_hits("Latest news", emulator.config)
+    message = await claude.messages.create(
+        model="kimi-search", max_tokens=1024, messages=[{"role": "user", "content": "Latest news"}]
+    )
+    [block] = message.content
+    assert isinstance(block, TextBlock) and all(hit.url in block.text for hit in hits)  # the source list at the end
+    async with claude.messages.stream(
+        model="kimi",
+        max_tokens=1024,
+        messages=[{"role": "user", "content": "Latest news"}],
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],  # Anthropic's web search tool: Kimi's search
+    ) as stream:
+        streamed = await stream.get_final_message()
+    assert emulator.state.chat_requests[-1]["tools"][0]["type"] == "TOOL_TYPE_SEARCH"
+    assert isinstance(streamed.content[0], TextBlock) and hits[0].url in streamed.content[0].text

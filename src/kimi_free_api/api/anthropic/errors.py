@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 OVERLOADED_STATUS = 529
+REQUEST_ID = "request-id"
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -71,10 +72,17 @@ def _from_http(exc: web.HTTPException) -> GatewayError:
 
 
 def anthropic_errors(handler: Handler) -> Handler:
-    """Answers every failure of `handler` in Anthropic's shape (the shared middleware would answer OpenAI's)."""
+    """Answers every failure of `handler` in Anthropic's shape (the shared middleware would answer OpenAI's), and
+    names the request in Anthropic's `request-id` header, which the SDKs expose."""
 
     @functools.wraps(handler)
     async def answer(request: web.Request) -> web.StreamResponse:
+        response = await _answer(request)
+        if not response.prepared:
+            response.headers[REQUEST_ID] = request_id_var.get()
+        return response
+
+    async def _answer(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except GatewayError as exc:

@@ -12,8 +12,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from kimi_free_api.api.anthropic.errors import REQUEST_ID
 from kimi_free_api.api.keepalive import QuietWriter
 from kimi_free_api.api.sse import STREAM_HEADERS
+from kimi_free_api.redact import request_id_var
 
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
@@ -32,7 +34,7 @@ class EarlyMessage:
 
     async def prepared(self) -> web.StreamResponse:
         if self.response is None:
-            self.response = web.StreamResponse(headers=STREAM_HEADERS)
+            self.response = web.StreamResponse(headers={**STREAM_HEADERS, REQUEST_ID: request_id_var.get()})
             await self.response.prepare(self._request)
             await self.response.write(encode(self._start))
         return self.response
