@@ -27,7 +27,8 @@ async def test_invalid_request(gateway: Gateway, account: Account, emulator: Emu
     async with anthropic_client(gateway, api_key=account.refresh_token) as claude:
         with pytest.raises(anthropic.BadRequestError) as caught:
             await claude.messages.create(model="kimi", max_tokens=0, messages=HELLO)
-    assert caught.value.status_code == 400 and caught.value.request_id == caught.value.body["request_id"]
+    body: Any = caught.value.body
+    assert caught.value.status_code == 400 and caught.value.request_id == body["request_id"]
     assert "max_tokens" in assert_shape(caught.value.body, "invalid_request_error")
     for body in (
         {"model": "kimi", "messages": HELLO},  # max_tokens is required
