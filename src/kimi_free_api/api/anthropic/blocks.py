@@ -44,6 +44,9 @@ _DROPPED = frozenset(
     }
 )
 
+# Sources that name where the bytes are: the key that holds the reference.
+_REFERENCES = {"url": "url", "file": "file_id"}
+
 
 def _source_part(block: Mapping[str, Any], at: str) -> dict[str, Any] | None:
     """The block's source in the chat-completions part shape api/parts.py reads; None for a `content` source."""
@@ -53,9 +56,9 @@ def _source_part(block: Mapping[str, Any], at: str) -> dict[str, Any] | None:
     kind = source.get("type")
     title = block.get("title") if isinstance(block.get("title"), str) else None
     image = block.get("type") == "image"
-    if kind in ("url", "file") and not isinstance(source.get(f"{kind}_id" if kind == "file" else kind), str):
-        param = f"{at}.source.{'file_id' if kind == 'file' else 'url'}"
-        raise fail(f"`{param}` must be a string.", param, "invalid_type")
+    key = _REFERENCES.get(kind) if isinstance(kind, str) else None
+    if key is not None and not isinstance(source.get(key), str):
+        raise fail(f"`{at}.source.{key}` must be a string.", f"{at}.source.{key}", "invalid_type")
     if kind == "url":
         url = source["url"]
         return {"type": "image_url", "image_url": {"url": url}} if image else {"type": "file", "file_url": {"url": url}}
@@ -71,7 +74,7 @@ def _source_part(block: Mapping[str, Any], at: str) -> dict[str, Any] | None:
         encoded = base64.b64encode(data.encode()).decode()
         return {"type": "file", "file": {"file_data": f"data:text/plain;base64,{encoded}", "filename": title}}
     if kind == "file":
-        return {"type": "file", "file": {"file_id": source.get("file_id"), "filename": title}}
+        return {"type": "file", "file": {"file_id": source["file_id"], "filename": title}}
     if kind == "content" and not image:
         return None
     raise fail(f"`{at}.source.type` {kind!r} is not supported.", f"{at}.source.type", "unsupported_value")

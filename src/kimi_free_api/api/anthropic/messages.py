@@ -46,7 +46,9 @@ class _Message:
         self.model = model
         self.input_tokens = input_tokens
 
-    def body(self, content: list[dict[str, Any]], stop: tuple[str | None, str | None], output_tokens: int) -> Any:
+    def body(
+        self, content: list[dict[str, Any]], stop: tuple[str | None, str | None], output_tokens: int
+    ) -> dict[str, Any]:
         return {
             "id": self.id,
             "type": "message",
