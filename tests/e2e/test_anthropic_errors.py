@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import anthropic
+import orjson
 import pytest
 
 from kimi_free_api.emulator import Account, Emulator, Fault
@@ -49,8 +51,6 @@ async def test_invalid_request(gateway: Gateway, account: Account, emulator: Emu
 
 
 async def test_not_json(gateway: Gateway, account: Account) -> None:
-    import aiohttp
-
     async with (
         aiohttp.ClientSession() as http,
         http.post(f"{gateway.url}/v1/messages", data=b"{oops", headers={"x-api-key": account.refresh_token}) as reply,
@@ -140,3 +140,11 @@ async def test_server_mode_takes_x_api_key_and_bearer(
             with pytest.raises(anthropic.AuthenticationError):
                 await claude.messages.create(model="kimi", max_tokens=32, messages=HELLO)
     assert emulator.state.requests["chat"] == 2
+
+
+async def test_too_large_is_413(gateway_factory: GatewayFactory, account: Account) -> None:
+    gateway = await gateway_factory(max_request_bytes=2048)
+    body = {"model": "kimi", "max_tokens": 5, "messages": [{"role": "user", "content": "x" * 4096}]}
+    status, raw, _ = await post_messages(gateway, body, {"x-api-key": account.refresh_token})
+    assert status == 413
+    assert_shape(orjson.loads(raw), "request_too_large")
