@@ -21,6 +21,7 @@ from kimi_free_api.core.attachments.attachments import AttachmentLimits, Attachm
 from kimi_free_api.core.attachments.files import FileRegistry, FileService
 from kimi_free_api.core.conversation.janitor import Janitor
 from kimi_free_api.core.conversation.response_store import ResponseStore
+from kimi_free_api.core.models.aliases import ModelAliases
 from kimi_free_api.core.models.catalog import ModelCatalog
 from kimi_free_api.core.usage.tokenizer import BpeCounter, EstimateCounter
 from kimi_free_api.core.usage.usage import TokenCounter
@@ -167,6 +168,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         auto_delete=settings.auto_delete,
         failover=FailoverPolicy(attempts=settings.failover_attempts, capacity_wait_s=settings.capacity_wait_s),
         keepalive_s=settings.keepalive_s,
+        aliases=ModelAliases(settings.model_alias_rules),
     )
     prober = asyncio.create_task(
         probe_forever(pool, adapter.check_token, adapter.keep_fresh, settings.probe_interval_s), name="prober"

@@ -5,6 +5,7 @@ Every knob the gateway has lives here, so README's settings table can be checked
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -103,6 +104,14 @@ class Settings:
     # How files reach Kimi, and how the Chat request names them (upstream/files.py documents the variants).
     kimi_upload_flow: str = "direct"
     kimi_file_ref_style: str = "block"
+    # Names clients hard-code, mapped to Kimi models (core/models/aliases.py): glob=model rules, first match wins,
+    # or a JSON object. Claude Opus/Sonnet and OpenAI's reasoning models get thinking; Haiku and the small or older
+    # GPT models the fast answer. Only model families that exist are mapped, so a made-up name still gets its 404.
+    # Empty: no aliases.
+    model_aliases: str = (
+        "claude-*haiku*=kimi,claude-*=kimi-thinking,gpt-3.5*=kimi,gpt-4*=kimi,gpt-5*mini*=kimi,gpt-5*nano*=kimi,"
+        "gpt-5*=kimi-thinking,chatgpt-*=kimi,o1*=kimi-thinking,o3*=kimi-thinking,o4*=kimi-thinking"
+    )
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -113,6 +122,26 @@ class Settings:
     @property
     def api_key_list(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def model_alias_rules(self) -> list[tuple[str, str]]:
+        """MODEL_ALIASES as (pattern, model) rules, in order: a JSON object, or `pattern=model,pattern=model`."""
+        text = self.model_aliases.strip()
+        if text.startswith("{"):
+            try:
+                mapping = json.loads(text)
+            except ValueError as exc:
+                raise SettingsError(f"MODEL_ALIASES is not valid JSON: {exc}") from None
+            if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+                raise SettingsError('MODEL_ALIASES as JSON must be an object of strings, e.g. {"claude-*": "kimi"}')
+            pairs = list(mapping.items())
+        else:
+            pairs = [(rule.partition("=")[0], rule.partition("=")[2]) for rule in text.split(",") if rule.strip()]
+        rules = [(pattern.strip(), model.strip()) for pattern, model in pairs]
+        for pattern, model in rules:
+            if not pattern or not model:
+                raise SettingsError(f"MODEL_ALIASES: the rule {pattern}={model} needs a pattern and a model name")
+        return rules
 
     def server_tokens(self) -> list[str]:
         tokens = [t.strip() for t in self.kimi_tokens.split(",") if t.strip()]
@@ -149,6 +178,7 @@ class Settings:
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
             raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT and FAILOVER_ATTEMPTS must be at least 1")
+        self.model_alias_rules  # noqa: B018 (raises SettingsError for a malformed map)
         for key in self.api_key_list:
             if key.startswith("eyJ") or len(key) < 16:
                 raise SettingsError("API_KEYS entries must be at least 16 characters and must not be Kimi tokens")

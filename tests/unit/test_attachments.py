@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from kimi_free_api.api.openai.parts import attachment_ref
 from kimi_free_api.api.openai.schemas import parse_chat_request
+from kimi_free_api.api.parts import attachment_ref
 from kimi_free_api.core.attachments.attachments import (
     AttachmentLimits,
     Attachments,

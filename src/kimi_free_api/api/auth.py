@@ -17,7 +17,8 @@ KEY_PREFIX = "kfa-"
 
 
 def bearer_tokens(request: web.Request) -> tuple[str, ...]:
-    header = request.headers.get("Authorization", "").strip()
+    # Anthropic clients (Claude Code with ANTHROPIC_API_KEY) send the key as `x-api-key` instead.
+    header = request.headers.get("Authorization", "").strip() or request.headers.get("x-api-key", "").strip()
     if header[:7].lower() == "bearer ":
         header = header[7:]
     return tuple(token for token in (part.strip() for part in header.split(",")) if token)

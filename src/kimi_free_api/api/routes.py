@@ -1,10 +1,13 @@
-"""Every route of every surface, in one table."""
+"""Every route of the OpenAI- and Anthropic-facing surfaces, in one table."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from kimi_free_api.api import admin, misc
+from kimi_free_api.api.anthropic import messages as anthropic_messages
+from kimi_free_api.api.anthropic import models as anthropic_models
+from kimi_free_api.api.anthropic.models import for_anthropic_clients as for_anthropic
 from kimi_free_api.api.errors import add_common_headers, error_middleware
 from kimi_free_api.api.openai import chat, files, models, responses
 
@@ -21,8 +24,10 @@ def add_routes(app: web.Application) -> None:
         router.add_post(f"{prefix}/responses", responses.create_response)
         router.add_get(prefix + "/responses/{response_id}", responses.get_response)
         router.add_delete(prefix + "/responses/{response_id}", responses.delete_response)
-        router.add_get(f"{prefix}/models", models.list_models)
-        router.add_get(prefix + "/models/{model:.+}", models.get_model)
+        router.add_get(f"{prefix}/models", for_anthropic(anthropic_models.list_models, models.list_models))
+        router.add_get(prefix + "/models/{model:.+}", for_anthropic(anthropic_models.get_model, models.get_model))
+        router.add_post(f"{prefix}/messages", anthropic_messages.create_message)
+        router.add_post(f"{prefix}/messages/count_tokens", anthropic_messages.count_tokens)
         router.add_post(f"{prefix}/files", files.upload_file)
         router.add_get(f"{prefix}/files", files.list_files)
         router.add_get(prefix + "/files/{file_id}", files.retrieve_file)

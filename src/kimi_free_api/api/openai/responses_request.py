@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_free_api.api.fields import fail, optional
-from kimi_free_api.api.openai.parts import attachment_ref
-from kimi_free_api.api.openai.tool_schemas import function_tool, json_output, tool_set, unique
+from kimi_free_api.api.parts import attachment_ref
+from kimi_free_api.api.tool_schemas import function_tool, json_output, tool_set, unique
 from kimi_free_api.core.guided.tools import FunctionTool
 from kimi_free_api.core.models.modelspec import DEFAULT_MODEL
 from kimi_free_api.core.request import AttachmentRef, ChatRequest, Message, Role, ToolCall
@@ -41,7 +41,7 @@ class ResponsesRequest:
 
 
 def _chat_part(part: Mapping[str, Any]) -> dict[str, Any]:
-    """An `input_image` / `input_file` part in the chat shape that api/openai/parts.py reads."""
+    """An `input_image` / `input_file` part in the chat shape that api/parts.py reads."""
     if part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
         return {"type": "image_url", "image_url": {"url": part["image_url"]}}
     if part.get("type") == "input_file" and isinstance(part.get("file_url"), str):

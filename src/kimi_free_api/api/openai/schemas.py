@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from kimi_free_api.api.fields import fail, optional
-from kimi_free_api.api.openai.parts import ATTACHMENT_PARTS, attachment_ref
-from kimi_free_api.api.openai.tool_schemas import chat_tool_set, json_output
+from kimi_free_api.api.parts import ATTACHMENT_PARTS, attachment_ref
+from kimi_free_api.api.tool_schemas import chat_tool_set, json_output
 from kimi_free_api.core.models.modelspec import DEFAULT_MODEL
 from kimi_free_api.core.request import AttachmentRef, ChatRequest, Message, Role, ToolCall
 

@@ -13,7 +13,7 @@ from kimi_free_api.core.usage.usage import estimate_tokens
 
 
 class OutputLimit:
-    __slots__ = ("_held", "_hold", "_max_tokens", "_stops", "_used", "reason")
+    __slots__ = ("_held", "_hold", "_max_tokens", "_stops", "_used", "reason", "stop_sequence")
 
     def __init__(self, stops: Sequence[str], max_tokens: int | None) -> None:
         self._stops = tuple(s for s in stops if s)
@@ -22,6 +22,8 @@ class OutputLimit:
         self._used = 0
         self._held = ""
         self.reason: str | None = None
+        # The stop sequence that cut the answer (Anthropic's responses name it).
+        self.stop_sequence: str | None = None
 
     @classmethod
     def create(cls, stops: Sequence[str], max_tokens: int | None) -> OutputLimit | None:
@@ -40,6 +42,7 @@ class OutputLimit:
             if at >= 0:
                 text = text[:at]
                 self.reason = "stop"
+                self.stop_sequence = stop  # each later match lies earlier in the text: the last one found cut it
         if self.reason is None and self._hold:
             cut = len(text) - self._hold
             # Hold back only a tail that could still become a stop sequence.

@@ -23,6 +23,7 @@ from kimi_free_api.core.errors import (
     UpstreamError,
 )
 from kimi_free_api.core.guided.tool_protocol import output_directive
+from kimi_free_api.core.models.aliases import ModelAliases
 from kimi_free_api.core.models.catalog import ModelCatalog
 from kimi_free_api.core.models.modelspec import ModelSpec, resolve_model
 from kimi_free_api.core.ports import (
@@ -82,8 +83,10 @@ class ChatService:
         open_grace_s: float = 15.0,
         failover: FailoverPolicy | None = None,
         keepalive_s: float = 15.0,
+        aliases: ModelAliases | None = None,
     ) -> None:
         self.keepalive_s = keepalive_s
+        self.aliases = aliases or ModelAliases()
         self.upstream = upstream
         self.pool = pool
         self.attachments = attachments
@@ -98,15 +101,14 @@ class ChatService:
 
     async def resolve_model(self, request: ChatRequest, token: str | None) -> ModelSpec:
         """Resolves with the cached catalog; only an unknown name costs a catalog fetch."""
+        model = self.aliases.target(request.model)
         try:
-            return resolve_model(
-                request.model, self.catalog.cached, use_search=request.use_search, thinking=request.thinking
-            )
+            return resolve_model(model, self.catalog.cached, use_search=request.use_search, thinking=request.thinking)
         except ModelNotFound:
             if self.catalog.fresh():
                 raise
         catalog = await self.catalog.get(token)
-        return resolve_model(request.model, catalog, use_search=request.use_search, thinking=request.thinking)
+        return resolve_model(model, catalog, use_search=request.use_search, thinking=request.thinking)
 
     async def start(self, request: ChatRequest, on_wait: WaitHook | None = None) -> ChatRun:
         """Starts the answer: in the Kimi chat it continues when there is one, else in a new chat."""
