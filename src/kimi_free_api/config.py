@@ -36,7 +36,11 @@ class Settings:
     kimi_refresh_style: str = "rest"
     # Connect-RPC scenario sent for ordinary chats; the protocol document lists several seen in 2025-26.
     kimi_scenario: str = "SCENARIO_K2D5"
-    kimi_research_scenario: str = "SCENARIO_RESEARCH"
+    # `-research`: Deep Research is the `deep-researcher` agent on SCENARIO_OK_COMPUTER, with search and ask-user
+    # tools (evidence P6). An empty KIMI_RESEARCH_AGENT sends only the scenario (set SCENARIO_RESEARCH for the
+    # older guess).
+    kimi_research_scenario: str = "SCENARIO_OK_COMPUTER"
+    kimi_research_agent: str = "deep-researcher"
     # How "append" frames carry text: "delta" (only the new text) or "cumulative" (all text so far).
     # The protocol document marks this unknown; every known client treats it as a delta.
     kimi_append_mode: str = "delta"
@@ -64,8 +68,12 @@ class Settings:
     sweep_interval_s: float = 30.0
     # Largest request body accepted (base64 attachments make chat requests big).
     max_request_bytes: int = 100 * 1024 * 1024
-    # Remove Kimi's private-use citation characters from answer text.
+    # Remove Kimi's citation markers (whole `\ue3a0cite…\ue3a8` and `🛠…🛠` sequences) from answer text.
     strip_citation_markers: bool = True
+    # Show Kimi's citation markers (`web_search:1#N`) as `[N]`, numbered like the 【检索 N】 search lines, instead
+    # of removing them. Off by default: `-silent` models and clients that hide the search lines would show
+    # footnotes that point nowhere.
+    citation_footnotes: bool = False
     # How usage is counted: "bpe" (a real BPE vocabulary, core/tokenizer.py; ~4.5 MB) or "estimate" (by character).
     usage_tokenizer: str = "bpe"
     # Server mode: Kimi tokens of the server's own accounts (comma-separated), and/or a file with one per line.
