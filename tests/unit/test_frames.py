@@ -312,7 +312,7 @@ def test_set_on_an_existing_block_emits_only_the_unseen_tail() -> None:
 
 
 def test_append_to_a_whole_block_mask_is_read_as_the_whole_text() -> None:
-    frames = [assistant(), text("ab", mask="block.text"), text("abc", mask="block.text")]
+    frames = [assistant(), text("ab", mask="block.text"), text("abc", mask="block.text"), DONE]
     assert texts(run(frames)) == [("text", "ab"), ("text", "c")]
 
 

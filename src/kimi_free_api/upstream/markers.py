@@ -20,8 +20,10 @@ import re
 from collections.abc import Callable
 
 _OPENERS = "\ue3a0\U0001f6e0"
-# Words that belong to the marker when they stand right before an opener (`cite🛠…`).
+# Words that belong to the marker when they stand right before an opener (`cite🛠…`), and their beginnings, which
+# a frame may end with (only where a word starts, so "alpha" is never held for its last letter).
 _PREFIXES = ("cite", "article")
+_STARTS = tuple(sorted({word[:n] for word in _PREFIXES for n in range(1, len(word) + 1)}, key=len, reverse=True))
 # A marker longer than this is not a marker: the opener was a stray character, and the text is shown.
 MAX_MARKER = 512
 _MARKER = re.compile(
@@ -39,7 +41,7 @@ Numbering = Callable[[int], int | None]
 
 def may_hold(text: str) -> bool:
     """Whether `text` needs the marker stripper at all; False for nearly all text, in a few tens of nanoseconds."""
-    return not text.isascii() or text.endswith(_PREFIXES)
+    return not text.isascii() or text.endswith(_STARTS)
 
 
 class MarkerStripper:
@@ -78,9 +80,11 @@ class MarkerStripper:
                 if text.endswith(prefix, 0, start):
                     return start - len(prefix)
             return start
-        for prefix in _PREFIXES:
-            if text.endswith(prefix):
-                return len(text) - len(prefix)
+        for start in _STARTS:
+            if text.endswith(start):
+                cut = len(text) - len(start)
+                # At the very start the previous piece is unknown (plain text skips the stripper): hold to be safe.
+                return len(text) if cut and text[cut - 1].isalnum() else cut
         return len(text)
 
     def _replacement(self, marker: re.Match[str]) -> str:
