@@ -80,9 +80,9 @@ class MarkerStripper:
                 if text.endswith(prefix, 0, start):
                     return start - len(prefix)
             return start
-        for start in _STARTS:
-            if text.endswith(start):
-                cut = len(text) - len(start)
+        for word in _STARTS:
+            if text.endswith(word):
+                cut = len(text) - len(word)
                 # At the very start the previous piece is unknown (plain text skips the stripper): hold to be safe.
                 return len(text) if cut and text[cut - 1].isalnum() else cut
         return len(text)
