@@ -69,6 +69,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "thinking_style": ("think_stage", "think_block", "text_flags", "stage"),
     "stage_statuses": ("start_end", "running_completed"),
     "citation_style": ("kimi", "tool", "private_use"),
+    "answer_block": ("text", "novel"),
     "casing": ("camel", "snake"),
     "error_style": ("frame", "trailer"),
 }
@@ -107,6 +108,8 @@ class EmulatorConfig:
     research_asks_user: bool = True
     # An empty and a non-JSON data envelope before the answer (evidence row 28: no capture shows them).
     stray_envelopes: bool = False
+    # `novel` writes the answer in a block kind no client knows (`block.novel`): Kimi changing its format.
+    answer_block: str = "text"
     casing: str = "camel"
     split_utf8: bool = False
     heartbeat_ms: float = 0

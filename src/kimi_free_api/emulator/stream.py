@@ -81,6 +81,7 @@ class ChatStream:
         else:
             self._answer = scripted_deltas(scripted, self._config)
         self._answered = 0
+        self._streaming = True  # counted among the account's generations in progress
         parent = turn.parent_id or (chat.messages[-1].id if chat.messages else "")
         self._question = Message(new_id(), "user", turn.prompt, parent, frames.COMPLETED)
         self._reply = Message(new_id(), "assistant", "", self._question.id, frames.GENERATING)
@@ -104,7 +105,8 @@ class ChatStream:
                 state.disconnects += 1
             raise
         finally:
-            state.stream_closed(self._user_id)
+            if self._streaming:
+                state.stream_closed(self._user_id)
             if self._chat.generation is self._generation:
                 self._chat.generation = None
             self._reply.content = "".join(self._answer[: self._answered])
@@ -219,7 +221,7 @@ class ChatStream:
 
     async def _write_answer(self) -> None:
         flags = {"flags": "answer"} if self._config.thinking_style == "text_flags" else {}
-        await self._text_block("text", flags, self._answer, answer=True)
+        await self._text_block(self._config.answer_block, flags, self._answer, answer=True)
 
     async def _text_block(self, kind: str, flags: dict[str, str], pieces: list[str], *, answer: bool) -> None:
         """A `block.text` or `block.think` block: `set` with empty content, then one `append` per piece."""
@@ -271,8 +273,16 @@ class ChatStream:
             await self._op(update)
         await self._op(frames.chat_status(self._chat.id, frames.ASK_USER_STATUS))
         self._reply.status = frames.ASK_USER_STATUS
-        with contextlib.suppress(ConnectionResetError):  # leaving a parked run is how a reader ends it
-            await self._stall()
+        # Waiting for the user is not generating: the account may start another answer meanwhile.
+        self._runtime.state.stream_closed(self._user_id)
+        self._streaming = False
+        deadline = self._loop.time() + STALL_LIMIT_S
+        stopped = self._generation.stopped
+        while not self._client_gone() and not self._runtime.closing.is_set() and self._loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), _STALL_POLL_S)
+            if stopped.is_set():
+                break  # CancelChat
         raise _Ended
 
     async def _send_error(self, error: dict[str, Any]) -> None:

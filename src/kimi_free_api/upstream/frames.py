@@ -223,12 +223,13 @@ class FrameTranslator:
                     self._thinking_stages.add(block_id)
 
     def _search(self, results: list[tuple[Any, SearchResult]], out: list[ChatEvent]) -> None:
-        for ref_index, result in results:
+        for position, (ref_index, result) in enumerate(results, 1):
             if result.url not in self._urls:
                 self._urls.add(result.url)
                 out.append(result)
-                if isinstance(ref_index, int) and ref_index not in self._footnotes:
-                    self._footnotes[ref_index] = len(self._urls)
+                # `webPages` carry no refIndex: their place in the list stands in for it.
+                ref = ref_index if isinstance(ref_index, int) else position
+                self._footnotes.setdefault(ref, len(self._urls))
 
     def _thinking_text(self, key: str, block: dict[str, Any], text: dict[str, Any]) -> bool:
         """Whether a text block is thinking: by its flag, by its parent, or by a running stage (older shape)."""

@@ -108,7 +108,9 @@ class WebChatStream:
 
     @property
     def completed(self) -> bool:
-        return self._translator.finished or self._upstream_failed
+        # A parked research run is still waiting upstream: the cleanup cancels it, which frees the account.
+        translator = self._translator
+        return (translator.finished and not translator.parked) or self._upstream_failed
 
     def idle_since(self) -> float | None:
         return None if self._paused else self._last_activity
@@ -155,8 +157,8 @@ class WebChatStream:
                 failure, self._failure = self._failure, None
                 self._ended = True
                 raise failure
-            if self._ended:
-                return None
+            if self._ended or self._translator.parked:
+                return None  # a parked research run keeps its stream open: the answer is complete all the same
             try:
                 data = await self._reader.readany()
             except Exception as exc:
