@@ -29,7 +29,7 @@ from kimi_free_api.core.events import (
 from kimi_free_api.redact import redact
 from kimi_free_api.upstream.drift import drift
 from kimi_free_api.upstream.errors import classify_error_object
-from kimi_free_api.upstream.markers import MarkerStripper, may_hold
+from kimi_free_api.upstream.markers import LAST_LETTERS, MARKER_CHARS, MarkerStripper, may_hold
 from kimi_free_api.upstream.questions import ASK_USER_STATUS, AskUserTool, is_ask_user_tool
 
 # How long a client is told to wait after Kimi reported an overload; the service tries another account at once.
@@ -269,7 +269,11 @@ class FrameTranslator:
             content = content[sent:]
         self._sent[key] = sent + len(content)
         # isascii() answers for most text in a few nanoseconds; only other text (or a held marker) is examined.
-        if self._strip_markers and (self._markers.held or may_hold(content)):
+        if self._strip_markers and (
+            self._markers.held
+            or (content[-1] in LAST_LETTERS and may_hold(content))
+            or (not content.isascii() and MARKER_CHARS.search(content))
+        ):
             content = self._strip(key, thinking, content, out)
             if not content:
                 return
