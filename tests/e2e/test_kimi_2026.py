@@ -32,7 +32,9 @@ async def _stream(client: AsyncOpenAI, model: str, text: str) -> tuple[str, str,
     chunks = await client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": text}], stream=True
     )
-    content, reasoning, reasons = [], [], []
+    content: list[str] = []
+    reasoning: list[str] = []
+    reasons: list[str | None] = []
     async for chunk in chunks:
         if chunk.choices:
             delta = chunk.choices[0].delta
