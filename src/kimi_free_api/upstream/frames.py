@@ -44,8 +44,11 @@ _MESSAGE_STATUSES = frozenset(
     {"", "MESSAGE_STATUS_GENERATING", "MESSAGE_STATUS_COMPLETED", "MESSAGE_STATUS_FAILED", "MESSAGE_STATUS_CANCELLED"}
 )
 _CHAT_STATUSES = frozenset({"", "STATUS_GENERATING", "STATUS_COMPLETED", ASK_USER_STATUS})
-# Keys a frame may carry besides the parts that are translated.
-_FRAME_KEYS = frozenset({"op", "mask", "eventOffset", "event_offset", "notification", "heartbeat"})
+# Every key a frame without a block may carry; any other is noted as drift.
+_FRAME_KEYS = frozenset(
+    {"op", "mask", "eventOffset", "event_offset", "notification", "heartbeat", "error", "done"}
+    | {"chat", "message", "multiStage", "multi_stage"}
+)
 _MASKS = frozenset(
     {
         "",
@@ -174,9 +177,8 @@ class FrameTranslator:
             self._stages(stages, "")
         if "done" in frame and not self.finished:
             self._finish(out)
-        if not frame.keys() - _FRAME_KEYS - {"chat", "message", "multiStage", "multi_stage", "done", "error"}:
-            return
-        drift.note("frame", frame)
+        if frame.keys() - _FRAME_KEYS:
+            drift.note("frame", frame)
 
     def _finish(self, out: list[ChatEvent]) -> None:
         self._release(out)
