@@ -74,6 +74,9 @@ class Settings:
     # of removing them. Off by default: `-silent` models and clients that hide the search lines would show
     # footnotes that point nowhere.
     citation_footnotes: bool = False
+    # The Retry-After given when Kimi reports an overload (`block.exception`) and no other account could answer.
+    # Kimi names no wait; a second is enough for a busy model and short enough for an SDK's automatic retry.
+    overload_retry_after_s: float = 1.0
     # How usage is counted: "bpe" (a real BPE vocabulary, core/tokenizer.py; ~4.5 MB) or "estimate" (by character).
     usage_tokenizer: str = "bpe"
     # Server mode: Kimi tokens of the server's own accounts (comma-separated), and/or a file with one per line.
@@ -156,6 +159,8 @@ class Settings:
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
             raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT and FAILOVER_ATTEMPTS must be at least 1")
+        if not self.overload_retry_after_s >= 0:  # also refuses NaN
+            raise SettingsError("OVERLOAD_RETRY_AFTER_S must not be negative")
         for key in self.api_key_list:
             if key.startswith("eyJ") or len(key) < 16:
                 raise SettingsError("API_KEYS entries must be at least 16 characters and must not be Kimi tokens")

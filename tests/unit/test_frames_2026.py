@@ -12,7 +12,7 @@ import pytest
 from kimi_free_api.core.errors import AnswerFormatChanged, GatewayError, UpstreamError, UpstreamUnavailable
 from kimi_free_api.core.events import ChatEvent, Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.upstream.drift import drift
-from kimi_free_api.upstream.frames import OVERLOAD_RETRY_AFTER_S, FrameTranslator
+from kimi_free_api.upstream.frames import FrameTranslator
 
 Frame = dict[str, Any]
 CHAT_ID = "19b79776-2c4e-4d1a-9f3b-091037ea12d9"
@@ -183,7 +183,7 @@ def test_overload_before_any_output_is_retryable(snake: bool) -> None:
     with pytest.raises(UpstreamUnavailable) as caught:
         run(frames)
     assert caught.value.status == 503 and caught.value.retryable
-    assert caught.value.retry_after == OVERLOAD_RETRY_AFTER_S
+    assert caught.value.retry_after == 1.0
     assert "The model is overloaded" in caught.value.message
     assert drift.counts() == {}
 

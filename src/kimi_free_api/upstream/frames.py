@@ -32,8 +32,6 @@ from kimi_free_api.upstream.errors import classify_error_object
 from kimi_free_api.upstream.markers import LAST_LETTERS, MARKER_CHARS, MarkerStripper, may_hold
 from kimi_free_api.upstream.questions import ASK_USER_STATUS, AskUserTool, is_ask_user_tool
 
-# How long a client is told to wait after Kimi reported an overload; the service tries another account at once.
-OVERLOAD_RETRY_AFTER_S = 1.0
 # Reasons of `block.exception` that mean "busy, try again" rather than "this request failed".
 _BUSY_WORDS = ("OVERLOAD", "BUSY", "UNAVAILABLE", "TOO_MANY")
 _KNOWN_REASONS = frozenset({"REASON_COMPLETION_OVERLOADED"})
@@ -113,7 +111,7 @@ def _stage_running(status: str) -> bool:
     return False  # an unknown status must not hide the answer in the reasoning
 
 
-def exception_error(exception: Any) -> UpstreamError:
+def exception_error(exception: Any, retry_after_s: float) -> UpstreamError:
     """`block.exception`: `{error: {reason, severity, localizedMessage: {locale, message}}}`, either casing."""
     error = exception.get("error") if isinstance(exception, dict) else None
     if not isinstance(error, dict):
@@ -125,15 +123,20 @@ def exception_error(exception: Any) -> UpstreamError:
     if reason not in _KNOWN_REASONS:
         drift.note("block.exception", exception)
     if any(word in reason for word in _BUSY_WORDS):
-        return UpstreamUnavailable(f"Kimi is overloaded: {shown}", retry_after=OVERLOAD_RETRY_AFTER_S)
+        return UpstreamUnavailable(f"Kimi is overloaded: {shown}", retry_after=retry_after_s)
     return UpstreamError(f"Kimi could not finish the answer: {shown}")
 
 
 class FrameTranslator:
     """Stateful: one per upstream stream."""
 
-    def __init__(self, cumulative: bool, strip_markers: bool, footnotes: bool = False) -> None:
+    def __init__(
+        self, cumulative: bool, strip_markers: bool, footnotes: bool = False, overload_retry_after_s: float = 1.0
+    ) -> None:
+        """`overload_retry_after_s`: the wait suggested after Kimi reported an overload (another account is tried
+        at once regardless)."""
         self._cumulative = cumulative
+        self._overload_retry_after_s = overload_retry_after_s
         self._strip_markers = strip_markers
         self.chat_id = ""
         self.message_id = ""
@@ -315,7 +318,7 @@ class FrameTranslator:
         exception = block.get("exception")
         if exception is not None:
             self._release(out)
-            raise exception_error(exception)
+            raise exception_error(exception, self._overload_retry_after_s)
         drift.note("block", block)
 
     def _tool(self, op: Any, block_id: str, tool: dict[str, Any], out: list[ChatEvent]) -> None:

@@ -141,6 +141,7 @@ class KimiWebAdapter:
             cumulative=self._settings.kimi_append_mode == "cumulative",
             strip_markers=self._settings.strip_citation_markers,
             footnotes=self._settings.citation_footnotes,
+            overload_retry_after_s=self._settings.overload_retry_after_s,
         )
         return WebChatStream(response, translator, self.watchdog, self._settings.relay_coalesce_ms / 1000)
 
