@@ -346,3 +346,14 @@ def test_a_known_answer_notes_no_drift() -> None:
     run(searched("Plain answer."))
     run(thinking_answer("STAGE_STATUS_END"))
     assert drift.counts() == {}
+
+
+def test_a_held_tail_is_shown_before_an_error_frame() -> None:
+    translator = FrameTranslator(cumulative=False, strip_markers=True)
+    out: list[ChatEvent] = []
+    for frame in [*preamble(), block("text", "1", "We cite", op="set")]:
+        translator.translate(frame, out)
+    assert split(out)[0] == "We "
+    with pytest.raises(UpstreamError):
+        translator.translate({"error": {"code": "internal", "message": "boom"}}, out)
+    assert split(out)[0] == "We cite"

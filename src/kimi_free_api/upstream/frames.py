@@ -165,6 +165,7 @@ class FrameTranslator:
             return
         error = frame.get("error")
         if error:
+            self._release(out)
             raise classify_error_object(error)
         mask = frame.get("mask") or ""
         if mask not in _MASKS:
