@@ -81,10 +81,12 @@ async def test_overload_before_the_first_byte_fails_over_to_another_account(
     await eventually(lambda: emulator.state.live_chats == 0)
 
 
+@pytest.mark.parametrize("casing", ["camel", "snake"])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_overload_with_nowhere_to_go_is_a_503_with_retry_after(
-    gateway_factory: GatewayFactory, account: Account, emulator: Emulator, stream: bool
+    gateway_factory: GatewayFactory, account: Account, emulator: Emulator, stream: bool, casing: str
 ) -> None:
+    emulator.configure(casing=casing)
     gateway = await gateway_factory(failover_attempts=1)
     emulator.add_fault(Fault(kind="overloaded", message="Too many people are asking right now"))
     body = {"messages": [{"role": "user", "content": "x"}], "stream": stream}
