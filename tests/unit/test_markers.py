@@ -77,3 +77,8 @@ def test_plain_text_takes_the_fast_path() -> None:
     assert not may_hold("An ordinary ASCII sentence, as most frames are.")
     assert not may_hold("数据模型 golf") and not may_hold("日本語のテキスト")
     assert may_hold("数据\ue3a0") and may_hold("we cite") and may_hold("an article") and may_hold("🛠")
+
+
+def test_a_word_before_the_private_use_opener_is_the_readers() -> None:
+    shown, tail = strip_all(["Sources I cite\ue3a0cite\ue3a3web_search:1#1\ue3a8 here."])
+    assert "".join(shown) + tail == "Sources I cite here."

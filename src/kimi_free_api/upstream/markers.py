@@ -10,8 +10,8 @@ Kimi writes a citation as a whole sequence of characters, not as one character:
 
 A marker may be cut between two frames, so a tail that could still grow into a marker is held back until the next
 piece of the same block decides it; a held tail that never completes is released, minus the marker characters, when
-the block or the answer ends. Markers are removed whole, or (`render`) replaced by `[N]` footnotes numbered like the
-search results the client is shown.
+the block or the answer ends. Markers are removed whole or, given a numbering, replaced by `[N]` footnotes numbered
+like the search results the client is shown.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from collections.abc import Callable
 # a frame may end with (only where a word starts, so "alpha" is never held for its last letter).
 _PREFIXES = ("cite", "article")
 _STARTS = tuple(sorted({word[:n] for word in _PREFIXES for n in range(1, len(word) + 1)}, key=len, reverse=True))
+# The last letters of those beginnings: one `in` test rules out most text ending in a word.
+LAST_LETTERS = frozenset(word[-1] for word in _STARTS)
 # A marker longer than this is not a marker: the opener was a stray character, and the text is shown.
 MAX_MARKER = 512
 _MARKER = re.compile(
-    "(?:cite|article)?(?:"
     f"\ue3a0[^\ue3a0\ue3a8\U0001f3a8]{{0,{MAX_MARKER}}}[\ue3a8\U0001f3a8]"
-    f"|\U0001f6e0[^\U0001f6e0\U0001f3a8\ue3a0]{{0,{MAX_MARKER}}}[\U0001f6e0\U0001f3a8])"
+    f"|(?:cite|article)?\U0001f6e0[^\U0001f6e0\U0001f3a8\ue3a0]{{0,{MAX_MARKER}}}[\U0001f6e0\U0001f3a8]"
 )
 # Whatever is left once the whole markers are gone: lone openers, closers and separators, old single markers.
 MARKER_CHARS = re.compile("[\ue000-\uf8ff\U0001f6e0\U0001f3a8]")
@@ -36,10 +37,6 @@ _REFERENCE = re.compile(r"web_search:\d+#(\d+)")
 
 # Answers the footnote number shown for Kimi's reference index, or None when no such search result was shown.
 Numbering = Callable[[int], int | None]
-
-
-# The last letters of those beginnings: one `in` test rules out most text ending in a word.
-LAST_LETTERS = frozenset(word[-1] for word in _STARTS)
 
 
 def may_hold(text: str) -> bool:
@@ -84,9 +81,10 @@ class MarkerStripper:
         """Where a tail that may still become a marker starts (len(text) when there is none)."""
         start = max(text.rfind("\ue3a0"), text.rfind("\U0001f6e0"))
         if start >= 0 and len(text) - start <= MAX_MARKER + 2:
-            for prefix in _PREFIXES:
-                if text.endswith(prefix, 0, start):
-                    return start - len(prefix)
+            if text[start] == "\U0001f6e0":
+                for prefix in _PREFIXES:
+                    if text.endswith(prefix, 0, start):
+                        return start - len(prefix)
             return start
         for word in _STARTS:
             if text.endswith(word):
