@@ -37,7 +37,11 @@ class Settings:
     kimi_refresh_style: str = "rest"
     # Connect-RPC scenario sent for ordinary chats; the protocol document lists several seen in 2025-26.
     kimi_scenario: str = "SCENARIO_K2D5"
-    kimi_research_scenario: str = "SCENARIO_RESEARCH"
+    # `-research`: Deep Research is the `deep-researcher` agent on SCENARIO_OK_COMPUTER, with search and ask-user
+    # tools (evidence P6). An empty KIMI_RESEARCH_AGENT sends only the scenario (set SCENARIO_RESEARCH for the
+    # older guess).
+    kimi_research_scenario: str = "SCENARIO_OK_COMPUTER"
+    kimi_research_agent: str = "deep-researcher"
     # How "append" frames carry text: "delta" (only the new text) or "cumulative" (all text so far).
     # The protocol document marks this unknown; every known client treats it as a delta.
     kimi_append_mode: str = "delta"
@@ -65,8 +69,15 @@ class Settings:
     sweep_interval_s: float = 30.0
     # Largest request body accepted (base64 attachments make chat requests big).
     max_request_bytes: int = 100 * 1024 * 1024
-    # Remove Kimi's private-use citation characters from answer text.
+    # Remove Kimi's citation markers (whole `\ue3a0cite…\ue3a8` and `🛠…🛠` sequences) from answer text.
     strip_citation_markers: bool = True
+    # Show Kimi's citation markers (`web_search:1#N`) as `[N]`, numbered like the 【检索 N】 search lines, instead
+    # of removing them. Off by default: `-silent` models and clients that hide the search lines would show
+    # footnotes that point nowhere.
+    citation_footnotes: bool = False
+    # The Retry-After given when Kimi reports an overload (`block.exception`) and no other account could answer.
+    # Kimi names no wait; a second is enough for a busy model and short enough for an SDK's automatic retry.
+    overload_retry_after_s: float = 1.0
     # How usage is counted: "bpe" (a real BPE vocabulary, core/usage/tokenizer.py; ~4.5 MB) or "estimate" (by
     # character).
     usage_tokenizer: str = "bpe"
@@ -179,6 +190,8 @@ class Settings:
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
             raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT and FAILOVER_ATTEMPTS must be at least 1")
         self.model_alias_rules  # noqa: B018 (raises SettingsError for a malformed map)
+        if not self.overload_retry_after_s >= 0:  # also refuses NaN
+            raise SettingsError("OVERLOAD_RETRY_AFTER_S must not be negative")
         for key in self.api_key_list:
             if key.startswith("eyJ") or len(key) < 16:
                 raise SettingsError("API_KEYS entries must be at least 16 characters and must not be Kimi tokens")

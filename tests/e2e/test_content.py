@@ -7,7 +7,7 @@ from openai import AsyncOpenAI
 
 from kimi_free_api.core.conversation.prompt import PREAMBLE
 from kimi_free_api.emulator import Emulator
-from kimi_free_api.emulator.answers import expected_answer, expected_thinking, search_hits
+from kimi_free_api.emulator.answers import expected_answer, expected_thinking, search_hits, wire_answer
 from tests.e2e.support import GatewayFactory, openai_client
 
 
@@ -50,17 +50,17 @@ async def test_silent_search_hides_citations(client: AsyncOpenAI, emulator: Emul
 
 
 async def test_citation_markers_are_stripped(client: AsyncOpenAI, emulator: Emulator) -> None:
-    emulator.configure(citation_markers=True)
+    emulator.configure(citation_style="private_use")
     reply = await client.chat.completions.create(
         model="kimi-search-silent", messages=[{"role": "user", "content": "cite"}]
     )
     content = reply.choices[0].message.content or ""
     assert not any("\ue000" <= ch <= "\uf8ff" for ch in content)
-    raw = expected_answer("cite", emulator.config, search=True)
+    raw = wire_answer("cite", emulator.config, search=True)
     assert any("\ue000" <= ch <= "\uf8ff" for ch in raw), "the emulator did send markers"
 
 
-@pytest.mark.parametrize("style", ["think_block", "text_flags", "stage"])
+@pytest.mark.parametrize("style", ["think_stage", "think_block", "text_flags", "stage"])
 async def test_thinking_goes_to_reasoning_content(client: AsyncOpenAI, emulator: Emulator, style: str) -> None:
     emulator.configure(thinking_style=style, thinking_events=5)
     stream = await client.chat.completions.create(

@@ -9,6 +9,7 @@ import pytest
 from openai import AsyncOpenAI, BadRequestError, NotFoundError
 
 from kimi_free_api.emulator import Account, Emulator
+from tests.e2e.support import GatewayFactory, openai_client
 
 
 def _last_request(emulator: Emulator) -> dict[str, Any]:
@@ -45,9 +46,21 @@ async def test_flags_reach_the_upstream(
     assert sent["options"]["thinking"] is thinking
 
 
-async def test_research_uses_the_research_scenario(client: AsyncOpenAI, emulator: Emulator) -> None:
+async def test_research_is_the_deep_researcher_agent(client: AsyncOpenAI, emulator: Emulator) -> None:
     await _ask(client, "kimi-research")
-    assert _last_request(emulator)["scenario"] == "SCENARIO_RESEARCH"
+    sent = _last_request(emulator)
+    assert (sent["scenario"], sent["kimiplus_id"]) == ("SCENARIO_OK_COMPUTER", "deep-researcher")
+    assert [tool["type"] for tool in sent["tools"]] == ["TOOL_TYPE_SEARCH", "TOOL_TYPE_ASK_USER"]
+    assert sent["options"]["enable_plugin"] is True
+
+
+async def test_research_with_the_older_scenario(gateway_factory: GatewayFactory, emulator: Emulator) -> None:
+    gateway = await gateway_factory(kimi_research_scenario="SCENARIO_RESEARCH", kimi_research_agent="")
+    account = emulator.create_account("older")
+    async with openai_client(gateway, account.refresh_token) as client:
+        await _ask(client, "kimi-research")
+    sent = _last_request(emulator)
+    assert sent["scenario"] == "SCENARIO_RESEARCH" and "kimiplus_id" not in sent
 
 
 async def test_agent_id_as_model(client: AsyncOpenAI, emulator: Emulator) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from kimi_free_api.emulator import EmulatorConfig
 from kimi_free_api.emulator.answers import (
     answer_deltas,
@@ -12,6 +14,7 @@ from kimi_free_api.emulator.answers import (
     search_hits,
     split_evenly,
     thinking_deltas,
+    wire_answer,
 )
 from kimi_free_api.emulator.ids import digits, new_id, stable_id
 
@@ -41,11 +44,30 @@ def test_deltas_are_exactly_event_count_non_empty_pieces() -> None:
 
 
 def test_citations_only_with_search_and_the_setting() -> None:
-    config = EmulatorConfig(event_count=40, search_results=3, citation_markers=True)
-    cited = expected_answer("q", config, search=True)
+    config = EmulatorConfig(event_count=40, search_results=3, citation_style="private_use")
+    cited = wire_answer("q", config, search=True)
     assert set(re.findall("[\ue000-\uf8ff]", cited)) == {chr(0xE001), chr(0xE002), chr(0xE003)}
-    assert re.sub("[\ue000-\uf8ff]", "", cited) == expected_answer("q", config)
-    assert not re.search("[\ue000-\uf8ff]", expected_answer("q", EmulatorConfig(event_count=40), search=True))
+    assert re.sub("[\ue000-\uf8ff]", "", cited) == expected_answer("q", config, search=True)
+    plain = EmulatorConfig(event_count=40, citation_markers=False)
+    assert wire_answer("q", plain, search=True) == expected_answer("q", plain)
+    assert wire_answer("q", config) == expected_answer("q", config), "no markers without search"
+
+
+@pytest.mark.parametrize(
+    ("style", "marker"),
+    [
+        ("kimi", "\ue3a0cite(?:\ue3a3web_search:1#[1-3])+\ue3a8"),
+        ("tool", "(?:\U0001f6e0web_search:1#[1-3]\U0001f6e0)+"),
+    ],
+)
+def test_citation_markers_follow_the_2026_grammar(style: str, marker: str) -> None:
+    # Evidence row 46: whole sequences, some citing two hits at once.
+    config = EmulatorConfig(event_count=40, search_results=3, citation_style=style)
+    cited = wire_answer("q", config, search=True)
+    markers = re.findall(marker, cited)
+    assert len(markers) >= 3
+    assert any(m.count("web_search") == 2 for m in markers)
+    assert re.sub(marker, "", cited) == expected_answer("q", config, search=True)
 
 
 def test_thinking() -> None:

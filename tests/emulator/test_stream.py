@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from kimi_free_api.emulator import Account, Emulator
-from kimi_free_api.emulator.answers import expected_answer, expected_thinking, search_hits
+from kimi_free_api.emulator.answers import expected_answer, expected_thinking, search_hits, wire_answer
 from kimi_free_api.emulator.framing import FLAG_END_STREAM, FLAG_TRAILER
 
 from .client import chat, chat_body
@@ -87,11 +87,12 @@ async def test_end_stream_styles(
     assert len(reply.envelopes) == len(reply.frames) + (end is not None)
 
 
-@pytest.mark.parametrize("style", ["think_block", "text_flags", "stage"])
+@pytest.mark.parametrize("style", ["think_stage", "think_block", "text_flags", "stage"])
 async def test_thinking_styles(
     session: aiohttp.ClientSession, account: Account, emulator: Emulator, style: str
 ) -> None:
-    emulator.configure(thinking_style=style)
+    if style != "think_stage":
+        emulator.configure(thinking_style=style, stage_statuses="running_completed")
     reply = await chat(session, account.access_token, chat_body("ponder", thinking=True))
     ops = reply.ops
     texts = reply.block_texts()
@@ -109,10 +110,15 @@ async def test_thinking_styles(
         assert ops[4 + thinking]["block"]["text"] == {"content": "", "flags": "answer"}
     else:
         stages = [f["block"]["multiStage"]["stages"] for f in ops if f.get("mask") == "block.multiStage"]
-        assert [s[0]["status"] for s in stages] == ["STAGE_STATUS_RUNNING", "STAGE_STATUS_COMPLETED"]
         assert {s[0]["name"] for s in stages} == {"STAGE_NAME_THINKING"}
         assert masks[0] == "block.multiStage" and masks[2 + thinking] == "block.multiStage"
-        assert "flags" not in ops[4]["block"]["text"]
+        if style == "stage":
+            assert [s[0]["status"] for s in stages] == ["STAGE_STATUS_RUNNING", "STAGE_STATUS_COMPLETED"]
+            assert "flags" not in ops[4]["block"]["text"]
+        else:
+            # The default follows the 2026 captures (evidence row 42): START, the think block, END, the answer.
+            assert [s[0]["status"] for s in stages] == ["STAGE_STATUS_START", "STAGE_STATUS_END"]
+            assert masks[1 : 2 + thinking] == ["block.think"] + ["block.think.content"] * thinking
 
 
 async def test_no_thinking_unless_asked(session: aiohttp.ClientSession, account: Account) -> None:
@@ -154,11 +160,11 @@ async def test_tool_search(session: aiohttp.ClientSession, account: Account, emu
 async def test_citation_markers_follow_search(
     session: aiohttp.ClientSession, account: Account, emulator: Emulator
 ) -> None:
-    emulator.configure(citation_markers=True, event_count=30)
+    emulator.configure(event_count=30)
     searched = await chat(session, account.access_token, chat_body("cite", search=True))
     answer = list(searched.block_texts().values())[-1]
-    assert answer == expected_answer("cite", emulator.config, search=True)
-    assert {chr(0xE001), chr(0xE002)} <= set(answer)
+    assert answer == wire_answer("cite", emulator.config, search=True)
+    assert "\ue3a0cite\ue3a3web_search:1#1\ue3a8" in answer
     plain = await chat(session, account.access_token, chat_body("cite"))
     assert not re.search("[\ue000-\uf8ff]", list(plain.block_texts().values())[-1])
 

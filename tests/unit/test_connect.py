@@ -116,6 +116,12 @@ def test_compressed_envelope_is_gunzipped_and_keeps_its_flags() -> None:
         ]
 
 
+@pytest.mark.parametrize("body", [b"not gzip at all", gzip.compress(b'{"op":"set"}')[:-6]])
+def test_a_compressed_envelope_that_does_not_decompress_is_an_upstream_error(body: bytes) -> None:
+    with pytest.raises(UpstreamError, match="does not decompress"):
+        EnvelopeDecoder().feed(encode_envelope(body, FLAG_COMPRESSED))
+
+
 def test_oversize_envelope_raises_before_the_body_arrives() -> None:
     header = bytes([0]) + (MAX_ENVELOPE + 1).to_bytes(4, "big")
     decoder = EnvelopeDecoder()

@@ -173,7 +173,7 @@ def test_chat_and_user_echo_alone_start_nothing() -> None:
 
 def test_first_chat_id_wins() -> None:
     translator = FrameTranslator(cumulative=False, strip_markers=True)
-    for frame in (chat(), chat("cu93bmos8jdiak73ck1g"), assistant(), DONE):
+    for frame in (chat(), chat("cu93bmos8jdiak73ck1g"), assistant(), text("x"), DONE):
         translator.translate(frame, [])
     assert (translator.chat_id, translator.message_id) == (CHAT_ID, ASSISTANT_ID)
 
@@ -191,8 +191,8 @@ def test_text_before_the_assistant_message_is_relayed() -> None:
     assert run([chat(), text("x")]) == [TextDelta("x")]
 
 
-def test_done_alone_finishes() -> None:
-    assert run([DONE]) == [Finished("stop")]
+def test_done_after_text_finishes() -> None:
+    assert run([text("x"), DONE]) == [TextDelta("x"), Finished("stop")]
 
 
 def test_heartbeat_and_notification_emit_nothing() -> None:
@@ -312,7 +312,7 @@ def test_set_on_an_existing_block_emits_only_the_unseen_tail() -> None:
 
 
 def test_append_to_a_whole_block_mask_is_read_as_the_whole_text() -> None:
-    frames = [assistant(), text("ab", mask="block.text"), text("abc", mask="block.text")]
+    frames = [assistant(), text("ab", mask="block.text"), text("abc", mask="block.text"), DONE]
     assert texts(run(frames)) == [("text", "ab"), ("text", "c")]
 
 

@@ -13,8 +13,9 @@ def test_files_as_message_blocks_by_default() -> None:
     payload = chat_payload(FILES, Settings())
     assert payload["message"]["blocks"] == [
         {"message_id": "", "text": {"content": "Read [attachment 1: a.pdf]"}},
-        {"message_id": "", "file": {"id": "kimi-file-1"}},
-        {"message_id": "", "file": {"id": "kimi-file-2"}},
+        # The 2026 captures (evidence row 36) name the parsed status in every file block.
+        {"message_id": "", "file": {"id": "kimi-file-1", "status": "PROCESS_STATUS_SUCCESS"}},
+        {"message_id": "", "file": {"id": "kimi-file-2", "status": "PROCESS_STATUS_SUCCESS"}},
     ]
     assert "refs" not in payload
 

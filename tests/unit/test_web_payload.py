@@ -46,12 +46,27 @@ def test_thinking_option() -> None:
     assert chat_payload(UpstreamChat(prompt="q", thinking=True), SETTINGS)["options"] == {"thinking": True}
 
 
-def test_research_uses_the_research_scenario() -> None:
+def test_research_is_the_deep_researcher_agent() -> None:
+    # Evidence row 37 / P6: the deep-researcher kimiplus on SCENARIO_OK_COMPUTER, search plus ask-user tools.
     payload = chat_payload(UpstreamChat(prompt="q", research=True), SETTINGS)
-    assert payload["scenario"] == payload["message"]["scenario"] == "SCENARIO_RESEARCH"
-    custom = Settings(kimi_research_scenario="SCENARIO_DEEP", kimi_scenario="SCENARIO_K2")
-    assert chat_payload(UpstreamChat(prompt="q", research=True), custom)["scenario"] == "SCENARIO_DEEP"
+    assert payload["scenario"] == payload["message"]["scenario"] == "SCENARIO_OK_COMPUTER"
+    assert payload["kimiplus_id"] == "deep-researcher"
+    assert payload["tools"] == [{"type": "TOOL_TYPE_SEARCH", "search": {}}, {"type": "TOOL_TYPE_ASK_USER"}]
+    assert payload["options"] == {"thinking": False, "enable_plugin": True}
+    assert "kimiplus_id" not in chat_payload(UpstreamChat(prompt="q"), SETTINGS)
+
+
+def test_research_with_the_older_scenario_setting() -> None:
+    custom = Settings(kimi_research_scenario="SCENARIO_RESEARCH", kimi_research_agent="", kimi_scenario="SCENARIO_K2")
+    payload = chat_payload(UpstreamChat(prompt="q", research=True), custom)
+    assert payload["scenario"] == "SCENARIO_RESEARCH"
+    assert "kimiplus_id" not in payload and payload["tools"] == [] and payload["options"] == {"thinking": False}
     assert chat_payload(UpstreamChat(prompt="q"), custom)["scenario"] == "SCENARIO_K2"
+
+
+def test_an_explicit_agent_wins_over_the_research_agent() -> None:
+    payload = chat_payload(UpstreamChat(prompt="q", research=True, agent_id="ok-computer"), SETTINGS)
+    assert payload["kimiplusId"] == "ok-computer" and "kimiplus_id" not in payload
 
 
 def test_explicit_scenario_wins_over_research_and_settings() -> None:

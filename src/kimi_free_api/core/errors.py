@@ -108,3 +108,9 @@ class InvalidModelOutput(UpstreamError):
     """Kimi's answer broke the tool-call or JSON format the request asked for, even after a repair request."""
 
     code = "invalid_model_output"
+
+
+class AnswerFormatChanged(UpstreamError):
+    """Kimi's answer ended with nothing the adapter recognised: most likely its wire format moved on."""
+
+    code = "upstream_format_changed"

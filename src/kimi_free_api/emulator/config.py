@@ -66,13 +66,24 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "append_mode": ("delta", "cumulative"),
     "end_stream": ("connect", "grpc-web", "none"),
     "search_style": ("web_pages", "tool"),
-    "thinking_style": ("think_block", "text_flags", "stage"),
+    "thinking_style": ("think_stage", "think_block", "text_flags", "stage"),
+    "stage_statuses": ("start_end", "running_completed"),
+    "citation_style": ("kimi", "tool", "private_use"),
+    "answer_block": ("text", "novel"),
     "casing": ("camel", "snake"),
     "error_style": ("frame", "trailer"),
 }
 _COUNT_MINIMUMS = {"event_count": 1, "search_results": 0, "thinking_events": 0, "access_token_ttl_s": 0}
 _MILLISECONDS = ("event_delay_ms", "first_event_delay_ms", "heartbeat_ms", "upload_delay_ms", "parse_delay_ms")
-_FLAGS = ("citation_markers", "split_utf8", "enforce_single_stream", "open_accounts", "rotate_refresh_tokens")
+_FLAGS = (
+    "citation_markers",
+    "split_utf8",
+    "enforce_single_stream",
+    "open_accounts",
+    "rotate_refresh_tokens",
+    "research_asks_user",
+    "stray_envelopes",
+)
 
 
 @dataclass(frozen=True)
@@ -86,9 +97,19 @@ class EmulatorConfig:
     end_stream: str = "connect"
     search_results: int = 3
     search_style: str = "web_pages"
-    citation_markers: bool = False
+    # Searched answers cite their hits with markers, in the 2026 grammar by default (evidence row 46).
+    citation_markers: bool = True
+    citation_style: str = "kimi"
     thinking_events: int = 4
-    thinking_style: str = "think_block"
+    # A STAGE_NAME_THINKING stage around a think block, opened and closed as 2026 captures show (evidence row 42).
+    thinking_style: str = "think_stage"
+    stage_statuses: str = "start_end"
+    # Deep Research (kimiplus `deep-researcher`) stops on a question to the user and keeps the stream open.
+    research_asks_user: bool = True
+    # An empty and a non-JSON data envelope before the answer (evidence row 28: no capture shows them).
+    stray_envelopes: bool = False
+    # `novel` writes the answer in a block kind no client knows (`block.novel`): Kimi changing its format.
+    answer_block: str = "text"
     casing: str = "camel"
     split_utf8: bool = False
     heartbeat_ms: float = 0

@@ -41,12 +41,17 @@ _STREAM_ERRORS = {
         "permission_denied", "the conversation touches content that cannot be shown", "chat.forbidden"
     ),
 }
+# Failures reported as a `block.exception` inside the answer (evidence row 48), then `done`: reason, message.
+_BLOCK_EXCEPTIONS = {
+    "overloaded": ("REASON_COMPLETION_OVERLOADED", "The current model is overloaded, please try again later."),
+}
 # Connection-level misbehaviour inside a started Chat stream.
 _STREAM_CUTS = ("disconnect", "stall")
 # The files a parse call asks about are reported as failed to parse (endpoint `parse` only).
 PARSE_FAILED = "parse_failed"
-FAULT_KINDS = (*_REFUSALS, "bad_gateway", *_STREAM_ERRORS, *_STREAM_CUTS, PARSE_FAILED)
-IN_STREAM_KINDS = frozenset((*_STREAM_ERRORS, *_STREAM_CUTS))
+FAULT_KINDS = (*_REFUSALS, "bad_gateway", *_STREAM_ERRORS, *_BLOCK_EXCEPTIONS, *_STREAM_CUTS, PARSE_FAILED)
+IN_STREAM_KINDS = frozenset((*_STREAM_ERRORS, *_BLOCK_EXCEPTIONS, *_STREAM_CUTS))
+BLOCK_EXCEPTION_KINDS = frozenset(_BLOCK_EXCEPTIONS)
 DEFAULT_RATE_LIMIT_RETRY_S = 1
 
 
@@ -92,6 +97,11 @@ class Fault:
         if self.kind == "rate_limited" and retry_after is None:
             retry_after = DEFAULT_RATE_LIMIT_RETRY_S
         return _REFUSALS[self.kind].error(self.message, retry_after)
+
+    def block_exception(self) -> tuple[str, str]:
+        """The reason and message of the `block.exception`, for the kinds that report one."""
+        reason, message = _BLOCK_EXCEPTIONS[self.kind]
+        return reason, self.message or message
 
     def stream_error(self) -> ConnectError:
         """The error sent inside the stream, for `stream_error` and `content_filter`."""

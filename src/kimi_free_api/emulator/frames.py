@@ -15,8 +15,14 @@ HEARTBEAT: dict[str, Any] = {"heartbeat": {}}
 DONE: dict[str, Any] = {"done": {}}
 COMPLETED = "MESSAGE_STATUS_COMPLETED"
 GENERATING = "MESSAGE_STATUS_GENERATING"
+# The thinking stage's lifecycle as 2026 captures show it, and the older guess (setting `stage_statuses`).
+STAGE_START = "STAGE_STATUS_START"
+STAGE_END = "STAGE_STATUS_END"
 STAGE_RUNNING = "STAGE_STATUS_RUNNING"
 STAGE_COMPLETED = "STAGE_STATUS_COMPLETED"
+ASK_USER_STATUS = "STATUS_ASK_USER_QUESTION"
+ASK_USER_TOOL = "ask_user"
+OVERLOADED = "REASON_COMPLETION_OVERLOADED"
 TOOL_RUNNING = "TOOL_STATUS_RUNNING"
 TOOL_COMPLETED = "TOOL_STATUS_COMPLETED"
 
@@ -107,3 +113,28 @@ def search_tool(block_id: str, parent_id: str, call_id: str, query: str, hits: l
 
 def error(details: dict[str, Any]) -> dict[str, Any]:
     return {"error": details}
+
+
+def exception(block_id: str, parent_id: str, reason: str, message: str) -> dict[str, Any]:
+    """A failure inside the answer (evidence row 48): Kimi retracts the block and says why."""
+    error = {
+        "reason": reason,
+        "severity": "SEVERITY_BLOCK_RETRACT",
+        "localizedMessage": {"locale": "en-US", "message": message},
+    }
+    return block("set", "block.exception", block_id, {"exception": {"error": error}}, parent_id)
+
+
+def ask_user(block_id: str, parent_id: str, call_id: str, args: str, pieces: int) -> list[dict[str, Any]]:
+    """A research run's question: the tool block, its JSON arguments in fragments, then the chat's parked status."""
+    running = {"toolCallId": call_id, "name": ASK_USER_TOOL, "status": TOOL_RUNNING}
+    size = len(args)
+    fragments = [args[i * size // pieces : (i + 1) * size // pieces] for i in range(pieces)]
+    return [
+        block("set", "block.tool", block_id, {"tool": running}, parent_id),
+        *(block("append", "block.tool.args", block_id, {"tool": {"args": fragment}}) for fragment in fragments),
+    ]
+
+
+def chat_status(chat_id: str, status: str) -> dict[str, Any]:
+    return {"op": "set", "mask": "chat.status", "chat": {"id": chat_id, "status": status}}

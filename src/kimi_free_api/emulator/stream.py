@@ -11,13 +11,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from kimi_free_api.emulator import frames
-from kimi_free_api.emulator.answers import AttachedFile, answer_deltas, search_hits, thinking_deltas
+from kimi_free_api.emulator.answers import (
+    AttachedFile,
+    answer_deltas,
+    research_question,
+    search_hits,
+    thinking_deltas,
+)
 from kimi_free_api.emulator.casing import snake_keys
-from kimi_free_api.emulator.faults import Fault
-from kimi_free_api.emulator.framing import end_stream, frame, utf8_cuts
+from kimi_free_api.emulator.faults import BLOCK_EXCEPTION_KINDS, Fault
+from kimi_free_api.emulator.framing import end_stream, envelope, frame, utf8_cuts
 from kimi_free_api.emulator.ids import new_id
 from kimi_free_api.emulator.runtime import Runtime
 from kimi_free_api.emulator.script import scripted_deltas
@@ -74,6 +81,7 @@ class ChatStream:
         else:
             self._answer = scripted_deltas(scripted, self._config)
         self._answered = 0
+        self._streaming = True  # counted among the account's generations in progress
         parent = turn.parent_id or (chat.messages[-1].id if chat.messages else "")
         self._question = Message(new_id(), "user", turn.prompt, parent, frames.COMPLETED)
         self._reply = Message(new_id(), "assistant", "", self._question.id, frames.GENERATING)
@@ -97,11 +105,12 @@ class ChatStream:
                 state.disconnects += 1
             raise
         finally:
-            state.stream_closed(self._user_id)
+            if self._streaming:
+                state.stream_closed(self._user_id)
             if self._chat.generation is self._generation:
                 self._chat.generation = None
             self._reply.content = "".join(self._answer[: self._answered])
-            if self._reply.status != frames.COMPLETED:
+            if self._reply.status not in (frames.COMPLETED, frames.ASK_USER_STATUS):
                 self._reply.status = _FAILED
             self._chat.updated = time.time()
         return self._response
@@ -112,12 +121,16 @@ class ChatStream:
         await self._op(frames.chat(self._chat))
         await self._op(frames.message(self._question, scenario, frames.contextual_request(self._turn.prompt)))
         await self._op(frames.message(self._reply, scenario, None))
+        if self._config.stray_envelopes:
+            await self._write(envelope(b"") + envelope(b"\x00 not json"))
         if self._turn.thinking:
             await self._think()
         if self._turn.search and not self._generation.cancelled:
             await self._search()
         if not self._generation.cancelled:
             await self._write_answer()
+        if self._turn.research and self._config.research_asks_user and not self._generation.cancelled:
+            await self._ask_user()
         await self._op(frames.message_status(self._reply.id, frames.COMPLETED))
         await self._send(frames.DONE)
         self._reply.status = frames.COMPLETED
@@ -180,16 +193,21 @@ class ChatStream:
         if not pieces:
             return
         style = self._config.thinking_style
-        stage = self._new_block() if style == "stage" else ""
+        stage = self._new_block() if style in ("stage", "think_stage") else ""
+        opened, closed = (
+            (frames.STAGE_START, frames.STAGE_END)
+            if self._config.stage_statuses == "start_end"
+            else (frames.STAGE_RUNNING, frames.STAGE_COMPLETED)
+        )
         if stage:
-            await self._op(frames.stage(stage, self._reply.id, frames.STAGE_RUNNING))
-        if style == "think_block":
+            await self._op(frames.stage(stage, self._reply.id, opened))
+        if style in ("think_block", "think_stage"):
             await self._text_block("think", {}, pieces, answer=False)
         else:
             flags = {"flags": "thinking"} if style == "text_flags" else {}
             await self._text_block("text", flags, pieces, answer=False)
         if stage:
-            await self._op(frames.stage(stage, self._reply.id, frames.STAGE_COMPLETED))
+            await self._op(frames.stage(stage, self._reply.id, closed))
 
     async def _search(self) -> None:
         hits = search_hits(self._turn.prompt, self._config)
@@ -203,7 +221,7 @@ class ChatStream:
 
     async def _write_answer(self) -> None:
         flags = {"flags": "answer"} if self._config.thinking_style == "text_flags" else {}
-        await self._text_block("text", flags, self._answer, answer=True)
+        await self._text_block(self._config.answer_block, flags, self._answer, answer=True)
 
     async def _text_block(self, kind: str, flags: dict[str, str], pieces: list[str], *, answer: bool) -> None:
         """A `block.text` or `block.think` block: `set` with empty content, then one `append` per piece."""
@@ -238,8 +256,33 @@ class ChatStream:
             await self._stall()
         elif fault.kind == "disconnect":
             self._abort()
+        elif fault.kind in BLOCK_EXCEPTION_KINDS:
+            reason, message = fault.block_exception()
+            await self._op(frames.exception(self._new_block(), self._reply.id, reason, message))
+            await self._send(frames.DONE)
+            await self._write(end_stream(self._config.end_stream))
         else:
             await self._send_error(fault.stream_error().to_json())
+        raise _Ended
+
+    async def _ask_user(self) -> None:
+        """Deep Research stops on a question: the ask-user tool, the chat's parked status, then silence while the
+        stream stays open, until the client leaves (or the emulator stops, or 300 s pass)."""
+        args = orjson.dumps(research_question(self._turn.prompt)).decode()
+        for update in frames.ask_user(self._new_block(), self._reply.id, new_id(), args, pieces=3):
+            await self._op(update)
+        await self._op(frames.chat_status(self._chat.id, frames.ASK_USER_STATUS))
+        self._reply.status = frames.ASK_USER_STATUS
+        # Waiting for the user is not generating: the account may start another answer meanwhile.
+        self._runtime.state.stream_closed(self._user_id)
+        self._streaming = False
+        deadline = self._loop.time() + STALL_LIMIT_S
+        stopped = self._generation.stopped
+        while not self._client_gone() and not self._runtime.closing.is_set() and self._loop.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), _STALL_POLL_S)
+            if stopped.is_set():
+                break  # CancelChat
         raise _Ended
 
     async def _send_error(self, error: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from kimi_free_api.emulator.casing import pick
 from kimi_free_api.emulator.errors import invalid_argument
 
 DEFAULT_SCENARIO = "SCENARIO_K2"
+RESEARCH_AGENT = "deep-researcher"
 
 
 def _optional_str(obj: dict[str, Any], name: str) -> str:
@@ -28,6 +29,8 @@ class Turn:
     thinking: bool
     # Attached files: `message.blocks[].file.id` entries, or a top-level `refs` list of ids.
     file_ids: tuple[str, ...] = ()
+    # Deep Research as the 2026 web app starts it: the deep-researcher agent with the ask-user tool declared.
+    research: bool = False
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> Turn:
@@ -45,6 +48,8 @@ class Turn:
         if not prompt.strip():
             raise invalid_argument("the message has no text (`message.blocks[].text.content`)")
         tools = body.get("tools")
+        declared = tools if isinstance(tools, list) else []
+        tool_types = {tool.get("type") for tool in declared if isinstance(tool, dict)}
         options = body.get("options")
         blocks = [block.get("file") for block in message["blocks"] if isinstance(block, dict)]
         refs = body.get("refs")
@@ -55,8 +60,8 @@ class Turn:
             chat_id=_optional_str(body, "chat_id"),
             parent_id=_optional_str(message, "parent_id"),
             scenario=_optional_str(body, "scenario") or _optional_str(message, "scenario") or DEFAULT_SCENARIO,
-            search=isinstance(tools, list)
-            and any(isinstance(tool, dict) and tool.get("type") == "TOOL_TYPE_SEARCH" for tool in tools),
+            search="TOOL_TYPE_SEARCH" in tool_types,
             thinking=isinstance(options, dict) and bool(options.get("thinking")),
             file_ids=tuple(file_ids),
+            research=_optional_str(body, "kimiplus_id") == RESEARCH_AGENT and "TOOL_TYPE_ASK_USER" in tool_types,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 
 from kimi_free_api.core.errors import UpstreamError
 
@@ -49,7 +50,10 @@ class EnvelopeDecoder:
                 break
             message = data[offset + 5 : stop]
             if flags & FLAG_COMPRESSED:
-                message = gzip.decompress(message)
+                try:
+                    message = gzip.decompress(message)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise UpstreamError("Kimi sent a compressed envelope that does not decompress") from exc
             envelopes.append((flags, message))
             offset = stop
         self._pending = data[offset:]

@@ -30,8 +30,8 @@ Upload flows (`KIMI_UPLOAD_FLOW`):
 Referring to uploaded files in the Chat request (`KIMI_FILE_REF_STYLE`):
 
 * `block` (default): after the text block, one `message.blocks` entry per file,
-  `{"message_id": "", "file": {"id": <Kimi file id>}}`, as both 2026 clients do (one adds `"status"`; Kimi knows
-  the status of its own files, so it is left out).
+  `{"message_id": "", "file": {"id": <Kimi file id>, "status": "PROCESS_STATUS_SUCCESS"}}`, as the 2026 captures
+  and clients send it (the file was parsed before the Chat request goes out).
 * `refs`: the earlier protocol's `"refs": [<Kimi file id>, ...]` at the top level of the request.
 
 Status strings are matched loosely (`PROCESS_STATUS_SUCCESS`, `parsed`, `success` ...), and ids are read from
@@ -71,6 +71,9 @@ Post = Callable[[str, str, aiohttp.MultipartWriter, str, aiohttp.ClientTimeout],
 Poll = Callable[[], Awaitable[str | None]]
 
 
+PARSED_STATUS = "PROCESS_STATUS_SUCCESS"
+
+
 def refer_to_files(payload_: dict[str, Any], kimi_ids: tuple[str, ...], style: str) -> None:
     """Adds the uploaded files to a Chat request body, in the selected style."""
     if not kimi_ids:
@@ -78,7 +81,10 @@ def refer_to_files(payload_: dict[str, Any], kimi_ids: tuple[str, ...], style: s
     if style == "refs":
         payload_["refs"] = list(kimi_ids)
     else:
-        payload_["message"]["blocks"] += [{"message_id": "", "file": {"id": kimi_id}} for kimi_id in kimi_ids]
+        # Every 2026 capture names the (already parsed) file's status in the block (evidence row 36, P9).
+        payload_["message"]["blocks"] += [
+            {"message_id": "", "file": {"id": kimi_id, "status": PARSED_STATUS}} for kimi_id in kimi_ids
+        ]
 
 
 class BlobPayload(payload.Payload):

@@ -52,10 +52,19 @@ def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
             payload["message"]["parent_id"] = request.parent_id
     if request.agent_id:
         payload["kimiplusId"] = request.agent_id
+    elif request.research and settings.kimi_research_agent:
+        research_agent(payload, settings.kimi_research_agent)
     if request.agent_mode:
         payload["agentMode"] = request.agent_mode
     refer_to_files(payload, request.files, settings.kimi_file_ref_style)
     return payload
+
+
+def research_agent(payload: dict[str, Any], agent: str) -> None:
+    """Deep Research as the web app starts it: an agent that searches and may stop to ask the user (P6)."""
+    payload["kimiplus_id"] = agent
+    payload["tools"] = [{"type": "TOOL_TYPE_SEARCH", "search": {}}, {"type": "TOOL_TYPE_ASK_USER"}]
+    payload["options"]["enable_plugin"] = True
 
 
 class KimiWebAdapter:
@@ -131,6 +140,8 @@ class KimiWebAdapter:
         translator = FrameTranslator(
             cumulative=self._settings.kimi_append_mode == "cumulative",
             strip_markers=self._settings.strip_citation_markers,
+            footnotes=self._settings.citation_footnotes,
+            overload_retry_after_s=self._settings.overload_retry_after_s,
         )
         return WebChatStream(response, translator, self.watchdog, self._settings.relay_coalesce_ms / 1000)
 
