@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 
 import orjson
 from aiohttp import web
 
 from kimi_free_api.api.answer import ShownAnswer, completion_id
-from kimi_free_api.api.auth import credentials
+from kimi_free_api.api.auth import caller
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import TOKENS, service_of
 from kimi_free_api.api.guided_chat import guided_completion
@@ -30,7 +31,9 @@ _LOW_WATER = 64 * 1024
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    chat = parse_chat_request(await json_body(request), await credentials(request))
+    body = await json_body(request)
+    tokens, owner = await caller(request)
+    chat = replace(parse_chat_request(body, tokens), owner=owner)
     early = EarlyStart(request) if chat.stream else None
     try:
         run = await service_of(request).start(chat, early.keepalive if early else None)

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kimi_free_api.api.auth import bearer_tokens, credentials
+from kimi_free_api.api.auth import bearer_tokens, caller, credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
@@ -269,7 +269,9 @@ async def _own_response(request: web.Request) -> StoredResponse:
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
-    parsed = parse_responses_request(await json_body(request), await credentials(request))
+    body = await json_body(request)
+    tokens, owner = await caller(request)
+    parsed = parse_responses_request(body, tokens)
     history: tuple[Message, ...] = ()
     if parsed.previous_response_id:
         stored = await request.app[RESPONSES].get(parsed.previous_response_id)
@@ -282,7 +284,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             )
         history = stored.messages
     conversation = history + parsed.messages
-    chat = replace(parsed.chat, messages=parsed.system + conversation)
+    chat = replace(parsed.chat, messages=parsed.system + conversation, owner=owner)
     response = _Response(parsed, chat.model)
     early = EarlyStart(request) if chat.stream else None
     try:
