@@ -84,9 +84,9 @@ async def test_another_client_cannot_see_use_or_delete_a_file(clients: TwoClient
     assert [f.id async for f in clients.a.files.list()] == [created.id]
     reply = await clients.a.chat.completions.create(model="kimi", messages=_file_message(created.id))
     assert reply.choices[0].message.content
-    with pytest.raises(openai.BadRequestError) as caught:
+    with pytest.raises(openai.BadRequestError) as refused:
         await clients.a.files.content(created.id)
-    assert caught.value.code == "file_content_unavailable"
+    assert refused.value.code == "file_content_unavailable"
     assert (await clients.a.files.delete(created.id)).deleted
 
 
