@@ -157,3 +157,23 @@ async def test_token_check_needs_an_api_key_in_server_mode(server: TwoClients, e
         ) as response:
             assert response.status == 200
             assert await response.json() == {"live": True}
+
+
+async def test_a_repeated_history_continues_only_its_owners_chat(
+    gateway_factory: GatewayFactory, emulator: Emulator
+) -> None:
+    shared = emulator.create_account("server")
+    gateway = await gateway_factory(
+        kimi_tokens=shared.refresh_token, api_keys=f"{KEY_A},{KEY_B}", conversation_ttl_s=600.0
+    )
+    question: Any = {"role": "user", "content": "hello"}
+    async with openai_client(gateway, KEY_A) as a, openai_client(gateway, KEY_B) as b:
+        first = await a.chat.completions.create(model="kimi", messages=[question])
+        [chat_a] = emulator.state.chats.values()
+        before = len(chat_a.messages)
+        history: Any = [question, {"role": "assistant", "content": first.choices[0].message.content}]
+        await b.chat.completions.create(model="kimi", messages=[*history, {"role": "user", "content": "more"}])
+        assert len(chat_a.messages) == before, "key B's identical history went to a chat of its own"
+        assert len(emulator.state.chats) == 2
+        await a.chat.completions.create(model="kimi", messages=[*history, {"role": "user", "content": "more"}])
+        assert len(chat_a.messages) > before, "key A's own history still continues its chat"
