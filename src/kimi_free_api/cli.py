@@ -44,7 +44,7 @@ async def _serve(settings: Settings, with_emulator: bool) -> None:
     if with_emulator:
         from kimi_free_api.emulator import Emulator, EmulatorConfig
 
-        emulator = Emulator(EmulatorConfig(open_accounts=True, event_delay_ms=30))
+        emulator = Emulator(EmulatorConfig(open_accounts=True, event_delay_ms=30, guided_answers=True))
         await emulator.start("127.0.0.1", 0)
         # The demo's chats hold the emulator's tokens: a real server started later on the same data directory
         # must not inherit them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -10,12 +11,14 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 import pytest
 from openai import AsyncOpenAI
 
 from tests.e2e.support import free_port, stop_process
+from tests.e2e.test_tools import function_calls
 
 
 @asynccontextmanager
@@ -189,13 +192,28 @@ async def test_a_taken_port_is_one_line_and_a_failure(command: str) -> None:
     assert "Traceback" not in err + out
 
 
-async def test_the_demo_keeps_its_state_apart_from_the_real_servers() -> None:
+async def test_the_demo_answers_the_readme_tool_example_and_keeps_its_state_apart() -> None:
     data_dir = tempfile.mkdtemp(prefix="kfa-cli-")
     port = free_port()
     env = {"DATA_DIR": data_dir}
+    weather: Any = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
     async with _running("serve", "--emulator", "--host", "127.0.0.1", "--port", str(port), env=env):
         await _wait_until_up(f"http://127.0.0.1:{port}/healthz")
         async with AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="demo", max_retries=0) as client:
+            reply = await client.chat.completions.create(
+                model="kimi",
+                messages=[{"role": "user", "content": "What's the weather in Paris?"}],
+                tools=[weather],
+                tool_choice="required",
+            )
+            [call] = function_calls(reply.choices[0].message)
+            assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Paris"})
             await client.chat.completions.create(
                 model="kimi", messages=[{"role": "user", "content": "keep"}], extra_body={"conversation_id": "none"}
             )

@@ -72,7 +72,14 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 _COUNT_MINIMUMS = {"event_count": 1, "search_results": 0, "thinking_events": 0, "access_token_ttl_s": 0}
 _MILLISECONDS = ("event_delay_ms", "first_event_delay_ms", "heartbeat_ms", "upload_delay_ms", "parse_delay_ms")
-_FLAGS = ("citation_markers", "split_utf8", "enforce_single_stream", "open_accounts", "rotate_refresh_tokens")
+_FLAGS = (
+    "citation_markers",
+    "split_utf8",
+    "enforce_single_stream",
+    "open_accounts",
+    "rotate_refresh_tokens",
+    "guided_answers",
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,9 @@ class EmulatorConfig:
     upload_delay_ms: float = 0
     parse_delay_ms: float = 50
     models: list[dict[str, Any]] = field(default_factory=_default_models)
+    # Answer prompts that declare tools or ask for JSON with a call or a JSON value built from their schemas
+    # (emulator/guided.py), as the demo does; off, they get the usual echo like any prompt.
+    guided_answers: bool = False
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():

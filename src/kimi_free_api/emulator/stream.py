@@ -18,6 +18,7 @@ from kimi_free_api.emulator.answers import AttachedFile, answer_deltas, search_h
 from kimi_free_api.emulator.casing import snake_keys
 from kimi_free_api.emulator.faults import Fault
 from kimi_free_api.emulator.framing import end_stream, frame, utf8_cuts
+from kimi_free_api.emulator.guided import guided_answer
 from kimi_free_api.emulator.ids import new_id
 from kimi_free_api.emulator.runtime import Runtime
 from kimi_free_api.emulator.script import scripted_deltas
@@ -69,6 +70,8 @@ class ChatStream:
         self._due = self._loop.time()
         self._blocks = 0
         scripted = runtime.script.take()
+        if scripted is None and self._config.guided_answers:
+            scripted = guided_answer(turn.prompt)
         if scripted is None:
             self._answer = answer_deltas(turn.prompt, self._config, search=turn.search, files=files)
         else:
