@@ -24,6 +24,7 @@ install: $(VENV)/.main
 run: $(VENV)/.main
 	$(BIN)/kimi-free-api serve
 
+# The emulator's chats and tokens stay in $(DATA_DIR)/demo (default data/demo), apart from `make run`'s.
 demo: $(VENV)/.main
 	$(BIN)/kimi-free-api serve --emulator
 
