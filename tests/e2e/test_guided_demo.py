@@ -107,3 +107,8 @@ async def test_off_by_default_prompts_with_tools_get_the_echo(client: AsyncOpenA
     emulator.configure(guided_answers=False)
     reply = await client.chat.completions.create(model="kimi", messages=QUESTION, tools=[WEATHER])
     assert (reply.choices[0].message.content or "").startswith("Echo: ")
+
+
+async def test_tool_choice_none_gets_prose(client: AsyncOpenAI) -> None:
+    reply = await client.chat.completions.create(model="kimi", messages=QUESTION, tools=[WEATHER], tool_choice="none")
+    assert reply.choices[0].finish_reason == "stop" and not reply.choices[0].message.tool_calls
