@@ -126,23 +126,23 @@ async def test_an_unknown_chat_id_cannot_reach_the_shared_accounts(server: TwoCl
     assert emulator.state.requests["chat"] == 0
 
 
-async def test_another_key_cannot_read_delete_or_continue_a_stored_response(
-    server: TwoClients, emulator: Emulator
+async def test_another_client_cannot_read_delete_or_continue_a_stored_response(
+    clients: TwoClients, emulator: Emulator
 ) -> None:
-    created = await server.a.responses.create(model="kimi", input="remember 7")
+    created = await clients.a.responses.create(model="kimi", input="remember 7")
     for attempt in (
-        server.b.responses.retrieve(created.id),
-        server.b.responses.delete(created.id),
-        server.b.responses.create(model="kimi", input="and?", previous_response_id=created.id),
+        clients.b.responses.retrieve(created.id),
+        clients.b.responses.delete(created.id),
+        clients.b.responses.create(model="kimi", input="and?", previous_response_id=created.id),
     ):
         with pytest.raises(openai.NotFoundError):
             await attempt
-    assert (await server.a.responses.retrieve(created.id)).id == created.id
-    follow = await server.a.responses.create(model="kimi", input="and?", previous_response_id=created.id)
+    assert (await clients.a.responses.retrieve(created.id)).id == created.id
+    follow = await clients.a.responses.create(model="kimi", input="and?", previous_response_id=created.id)
     assert follow.status == "completed"
     prompt = emulator.state.chat_requests[-1]["message"]["blocks"][0]["text"]["content"]
     assert "remember 7" in prompt and "and?" in prompt, "key A's follow-up carries its history"
-    await server.a.responses.delete(created.id)
+    await clients.a.responses.delete(created.id)
 
 
 async def test_token_check_needs_an_api_key_in_server_mode(server: TwoClients, emulator: Emulator) -> None:
