@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
+import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -88,10 +90,13 @@ def _listening(host: str, port: int) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise UsageError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server running there? choose another "
-            "port with --port or PORT)"
-        ) from None
+        # asyncio's message repeats the address; the errno's own text is the reason.
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another server running there? choose another port with --port or PORT"
+        else:
+            hint = "is it an address of this machine? choose another with --host or HOST"
+        raise UsageError(f"cannot listen on {host}:{port}: {reason} ({hint})") from None
 
 
 def serve(args: argparse.Namespace) -> None:
