@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run demo test lint typecheck contracts unit bench lock clean
+.PHONY: install run demo test lint typecheck contracts unit bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,12 @@ $(VENV)/.dev: requirements/dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.main
 
+install: $(VENV)/.main
+
 run: $(VENV)/.main
 	$(BIN)/kimi-free-api serve
 
+# The emulator's chats and tokens stay in $(DATA_DIR)/demo (default data/demo), apart from `make run`'s.
 demo: $(VENV)/.main
 	$(BIN)/kimi-free-api serve --emulator
 

@@ -149,7 +149,14 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     # Names this process in the conversation store, so chats it leaves behind can be told from live ones.
     instance = uuid.uuid4().hex[:12]
     conversations: SqliteConversations | RedisState = shared or SqliteConversations(store)
-    janitor = Janitor(conversations, adapter, instance, settings.sweep_interval_s)
+    janitor = Janitor(
+        conversations,
+        adapter,
+        instance,
+        settings.sweep_interval_s,
+        attempts=settings.cleanup_attempts,
+        retry_after_s=settings.cleanup_retry_s,
+    )
     app[UPSTREAM] = adapter
     app[POOL] = pool
     app[FILES] = files

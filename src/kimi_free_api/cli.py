@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
+import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -43,10 +46,17 @@ async def _serve(settings: Settings, with_emulator: bool) -> None:
     if with_emulator:
         from kimi_free_api.emulator import Emulator, EmulatorConfig
 
-        emulator = Emulator(EmulatorConfig(open_accounts=True, event_delay_ms=30))
+        emulator = Emulator(EmulatorConfig(open_accounts=True, event_delay_ms=30, guided_answers=True))
         await emulator.start("127.0.0.1", 0)
-        settings = settings.with_overrides(kimi_base_url=emulator.base_url)
-        log.info("demo mode: answering from the built-in emulator at %s; any bearer token works", emulator.base_url)
+        # The demo's chats hold the emulator's tokens: a real server started later on the same data directory
+        # must not inherit them.
+        demo_data = str(Path(settings.data_dir) / "demo")
+        settings = settings.with_overrides(kimi_base_url=emulator.base_url, data_dir=demo_data)
+        log.info(
+            "demo mode: answering from the built-in emulator at %s; any bearer token works; state in %s",
+            emulator.base_url,
+            demo_data,
+        )
     runner = web.AppRunner(create_app(settings), handler_cancellation=True, access_log=None)
     await runner.setup()
     # Everything allocated so far lives for the whole process: keep it out of every future collection, and
@@ -57,20 +67,36 @@ async def _serve(settings: Settings, with_emulator: bool) -> None:
     # A burst of new connections larger than the default backlog of 128 would see some of them refused and
     # retried a second later by the client's kernel.
     site = web.TCPSite(runner, settings.host, settings.port, backlog=_LISTEN_BACKLOG)
-    await site.start()
-    log.info("kimi-free-api listening on http://%s:%d", settings.host, settings.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    # A graceful stop lets in-flight cleanups (cancel + delete upstream chats) finish before exiting.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
+        with _listening(settings.host, settings.port):
+            await site.start()
+        log.info("kimi-free-api listening on http://%s:%d", settings.host, settings.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # A graceful stop lets in-flight cleanups (cancel + delete upstream chats) finish before exiting.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         log.info("stopping: finishing upstream cleanups")
     finally:
         await runner.cleanup()
         if emulator is not None:
             await emulator.stop()
+
+
+@contextlib.contextmanager
+def _listening(host: str, port: int) -> Iterator[None]:
+    """A port that is taken (or an address not on this machine) is one line for the user, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        # asyncio's message repeats the address; the errno's own text is the reason.
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another server running there? choose another port with --port or PORT"
+        else:
+            hint = "is it an address of this machine? choose another with --host or HOST"
+        raise UsageError(f"cannot listen on {host}:{port}: {reason} ({hint})") from None
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -85,17 +111,30 @@ def run_emulator(args: argparse.Namespace) -> None:
     from kimi_free_api.emulator.server import run
 
     configure_logging()
-    run(args.host, args.port, EmulatorConfig(open_accounts=args.open, event_delay_ms=args.event_delay_ms))
+    with _listening(args.host, args.port):
+        run(args.host, args.port, EmulatorConfig(open_accounts=args.open, event_delay_ms=args.event_delay_ms))
 
 
 def _store() -> SqliteStore:
     return SqliteStore.in_dir(_settings().data_dir)
 
 
-def accounts_add(args: argparse.Namespace) -> None:
-    token = args.token.strip()
+def _kimi_token(given: str) -> str:
+    """The token as pasted, refused when it cannot be one (it would only show up later as a dead account)."""
+    token = given.strip()
+    if not token:
+        raise UsageError("the token is empty")
+    if token[:7].lower() == "bearer ":
+        raise UsageError("paste the token alone, without the `Bearer ` in front of it")
     if token.startswith(KEY_PREFIX):
         raise UsageError("that is a gateway API key, not a Kimi token")
+    if any(char.isspace() or char in ",;\"'" for char in token):
+        raise UsageError("a Kimi token has no spaces, commas, semicolons or quotes: add one account at a time")
+    return token
+
+
+def accounts_add(args: argparse.Namespace) -> None:
+    token = _kimi_token(args.token)
     _store().add_account(account_id(token), token, args.label)
     print(f"added account {account_id(token)} ({mask_token(token)})")
 

@@ -67,6 +67,11 @@ class Settings:
     conversation_ttl_s: float = 1800.0
     # How often idle and orphaned chats are looked for.
     sweep_interval_s: float = 30.0
+    # A chat the sweeper fails to delete is tried again after `cleanup_retry_s`, at most `cleanup_attempts` times
+    # in all, then forgotten (its token is dead or was never real: nobody could delete it). Ten minutes of retries
+    # outlast a passing Kimi outage.
+    cleanup_attempts: int = 10
+    cleanup_retry_s: float = 60.0
     # Largest request body accepted (base64 attachments make chat requests big).
     max_request_bytes: int = 100 * 1024 * 1024
     # Remove Kimi's citation markers (whole `\ue3a0cite…\ue3a8` and `🛠…🛠` sequences) from answer text.
@@ -187,8 +192,8 @@ class Settings:
             raise SettingsError("USAGE_TOKENIZER must be 'bpe' or 'estimate'")
         if self.allow_client_tokens not in ("auto", "true", "false"):
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
-        if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
-            raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT and FAILOVER_ATTEMPTS must be at least 1")
+        if self.max_in_flight_per_account < 1 or self.failover_attempts < 1 or self.cleanup_attempts < 1:
+            raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT, FAILOVER_ATTEMPTS and CLEANUP_ATTEMPTS must be at least 1")
         self.model_alias_rules  # noqa: B018 (raises SettingsError for a malformed map)
         if not self.overload_retry_after_s >= 0:  # also refuses NaN
             raise SettingsError("OVERLOAD_RETRY_AFTER_S must not be negative")
@@ -203,6 +208,7 @@ class Settings:
             "probe_interval_s",
             "attachment_transfer_timeout_s",
             "file_parse_timeout_s",
+            "cleanup_retry_s",
         ):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise SettingsError(f"{name.upper()} must be positive")

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
+import pytest
 from openai import AsyncOpenAI
 
 from tests.e2e.support import free_port, stop_process
+from tests.e2e.test_tools import function_calls
 
 
 @asynccontextmanager
@@ -94,13 +99,13 @@ async def test_invalid_setting_is_reported() -> None:
     assert b"PORT" in stderr
 
 
-async def _cli(*args: str, data_dir: str) -> tuple[int, str, str]:
+async def _cli(*args: str, data_dir: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "kimi_free_api",
         *args,
-        env={**os.environ, "DATA_DIR": data_dir},
+        env={**os.environ, "DATA_DIR": data_dir, **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -150,3 +155,67 @@ async def test_bad_arguments_exit_with_usage() -> None:
     assert status == 0
     assert "serve" in out
     assert "accounts" in out
+
+
+@pytest.mark.parametrize(
+    ("token", "said"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("Bearer a-kimi-refresh-token", "without the `Bearer `"),
+        ("token-one,token-two", "one account at a time"),
+        ("token one", "no spaces"),
+    ],
+)
+async def test_accounts_add_refuses_what_cannot_be_a_token(token: str, said: str) -> None:
+    data_dir = tempfile.mkdtemp(prefix="kfa-cli-")
+    status, out, err = await _cli("accounts", "add", token, data_dir=data_dir)
+    assert (status, out) == (2, "")
+    assert said in err and len(err.splitlines()) == 1, err
+    assert (await _cli("accounts", "list", data_dir=data_dir))[1] == "", "nothing was stored"
+
+
+@pytest.mark.parametrize("command", ["serve", "emulator"])
+async def test_a_taken_port_is_one_line_and_a_failure(command: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, out, err = await _cli(
+            command,
+            *("--host", "127.0.0.1", "--port", str(port)),
+            data_dir=tempfile.mkdtemp(prefix="kfa-cli-"),
+            env={"LOG_LEVEL": "WARNING"},  # the start-up's own INFO lines are not the failure
+        )
+    assert status != 0
+    assert err.splitlines() == [err.strip()] and f"cannot listen on 127.0.0.1:{port}" in err, err
+    assert "Traceback" not in err + out
+
+
+async def test_the_demo_answers_the_readme_tool_example_and_keeps_its_state_apart() -> None:
+    data_dir = tempfile.mkdtemp(prefix="kfa-cli-")
+    port = free_port()
+    env = {"DATA_DIR": data_dir}
+    weather: Any = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+    async with _running("serve", "--emulator", "--host", "127.0.0.1", "--port", str(port), env=env):
+        await _wait_until_up(f"http://127.0.0.1:{port}/healthz")
+        async with AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="demo", max_retries=0) as client:
+            reply = await client.chat.completions.create(
+                model="kimi",
+                messages=[{"role": "user", "content": "What's the weather in Paris?"}],
+                tools=[weather],
+                tool_choice="required",
+            )
+            [call] = function_calls(reply.choices[0].message)
+            assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Paris"})
+            await client.chat.completions.create(
+                model="kimi", messages=[{"role": "user", "content": "keep"}], extra_body={"conversation_id": "none"}
+            )
+    assert os.listdir(data_dir) == ["demo"]
+    assert "kimi-free-api.sqlite3" in os.listdir(os.path.join(data_dir, "demo"))

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from typing import Any
 
 import aiohttp
+import pytest
 from openai import AsyncOpenAI
 
 from kimi_free_api.core.conversation.prompt import PREAMBLE
+from kimi_free_api.core.ports import Conversation
 from kimi_free_api.emulator import Account, Emulator, Fault
 from kimi_free_api.emulator.answers import expected_answer
+from kimi_free_api.state.conversations import SqliteConversations
+from kimi_free_api.state.sqlite import SqliteStore
 from tests.e2e.support import GatewayFactory, eventually, openai_client, spawn_gateway, stop_process
 
 
@@ -145,3 +150,37 @@ async def test_chat_orphaned_by_a_killed_gateway_is_deleted_at_next_start(
         await eventually(lambda: emulator.state.live_chats == 0, timeout_s=10)
     finally:
         await stop_process(restarted)
+
+
+async def test_a_chat_whose_token_is_dead_is_given_up_after_a_few_attempts(
+    gateway_factory: GatewayFactory, emulator: Emulator, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What `make demo` used to leave in a shared data directory: a chat held by a token no Kimi accepts.
+    data_dir = tmp_path / "inherited"
+    store = SqliteStore.in_dir(str(data_dir))
+    conversations = SqliteConversations(store)
+    await conversations.put(Conversation("d0a1b2c3d4e5f6g7h8i9", "demo-account", "demo-token-never-real", key="k"))
+    await conversations.close()
+    store.close()
+    caplog.set_level(logging.DEBUG, logger="kimi_free_api.core.conversation.janitor")
+
+    gateway = await gateway_factory(
+        data_dir=str(data_dir), sweep_interval_s=0.05, cleanup_retry_s=0.01, cleanup_attempts=3
+    )
+
+    def said(level: int) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name.endswith("janitor") and r.levelno == level]
+
+    await eventually(lambda: bool(said(logging.WARNING)))
+    await asyncio.sleep(0.3)  # several more sweeps: nothing is tried or said again
+    await gateway.stop()
+    [gave_up] = said(logging.WARNING)
+    assert "d0a1b2c3d4e5f6g7h8i9" in gave_up and "after 3 failed attempts" in gave_up
+    assert len(said(logging.INFO)) == 1, "the first failure is said once; the retries are quiet"
+    assert len(said(logging.DEBUG)) == 1
+    assert "demo-token-never-real" not in caplog.text
+    reopened = SqliteStore.in_dir(str(data_dir))
+    try:
+        assert await SqliteConversations(reopened).by_chat("d0a1b2c3d4e5f6g7h8i9") is None
+    finally:
+        reopened.close()

@@ -16,6 +16,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from kimi_free_api.core.conversation.response_store import StoredResponse
+from kimi_free_api.core.ports import Conversation
 from kimi_free_api.core.request import Message
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.answers import expected_answer
@@ -211,4 +212,24 @@ async def test_the_redis_response_store_keeps_the_most_recently_used(redis_url: 
         assert await store.delete("resp_0")
         assert not await store.delete("resp_0")
     finally:
+        await state.close()
+
+
+async def test_a_conversations_owner_and_attempts_are_shared(redis_url: str) -> None:
+    state = RedisState.from_url(redis_url)
+    try:
+        kept = Conversation("chat-owned", "acct", "tok", "msg", "key", float("inf"), owner="key-owner", attempts=3)
+        await state.put(kept)
+        assert await state.by_chat("chat-owned") == kept
+        assert await state.by_key("key") == kept
+        # A record written before owners existed: no owner (only seed clients may continue it), no attempts yet.
+        await state.client.hset(
+            "kfa:conv:chat-old",
+            mapping={"chat_id": "chat-old", "account_id": "a", "token": "t", "message_id": "", "key": "",
+                     "expires_at": "inf", "writer": ""},
+        )  # fmt: skip
+        old = await state.by_chat("chat-old")
+        assert old is not None and (old.owner, old.attempts) == ("", 0)
+    finally:
+        await state.client.flushdb()
         await state.close()

@@ -20,7 +20,8 @@ from kimi_free_api.core.attachments.attachments import (
 )
 from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob, BlobWriter
 from kimi_free_api.core.attachments.files import FileService, InMemoryFileRegistry, LoadedFile
-from kimi_free_api.core.errors import GatewayError, InvalidRequest, RateLimited
+from kimi_free_api.core.errors import GatewayError, InvalidRequest, NotFound, RateLimited
+from kimi_free_api.core.owners import SEED, key_owner
 from kimi_free_api.core.request import AttachmentRef, Message
 from tests.fileserver import pdf, png
 
@@ -215,8 +216,8 @@ async def test_uploaded_files_tie_the_chat_to_their_account() -> None:
     uploader = FakeUploader()
     service = FileService(InMemoryFileRegistry(), uploader, 1 << 24)
     attachments = Attachments(FakeLoader({}), uploader, service, AttachmentLimits())
-    mine = await service.upload(ALICE, await _blob(pdf()), "mine.pdf", "user_data")
-    theirs = await service.upload(BOB, await _blob(png()), "", "vision")
+    mine = await service.upload(ALICE, SEED, await _blob(pdf()), "mine.pdf", "user_data")
+    theirs = await service.upload(BOB, SEED, await _blob(png()), "", "vision")
     assert (theirs.filename, theirs.purpose) == ("upload.png", "vision")
     async with attachments.prepare(_messages(["Read", _file_id(mine.id)]), (BOB, ALICE)) as turn:
         assert turn.tokens == (ALICE,)
@@ -228,15 +229,34 @@ async def test_uploaded_files_tie_the_chat_to_their_account() -> None:
         (_messages([_file_id(mine.id)]), (BOB,), "file_not_found"),
         (_messages([_file_id(mine.id), _file_id(theirs.id)]), (ALICE, BOB), "file_account_mismatch"),
     ):
-        with pytest.raises(InvalidRequest) as caught:
+        with pytest.raises(GatewayError) as caught:
             async with attachments.prepare(messages, tokens):
                 pytest.fail("not reached")
         assert caught.value.code == code
-    assert await service.find((BOB,), mine.id) is None
-    assert await service.delete((BOB,), mine.id) is False
-    assert [f.id for f in await service.list((ALICE, BOB))] == [mine.id, theirs.id]
-    assert await service.delete((ALICE,), mine.id) is True
-    assert await service.find((ALICE,), mine.id) is None
+    assert await service.find((BOB,), SEED, mine.id) is None
+    assert await service.delete((BOB,), SEED, mine.id) is False
+    assert [f.id for f in await service.list((ALICE, BOB), SEED)] == [mine.id, theirs.id]
+    assert await service.delete((ALICE,), SEED, mine.id) is True
+    assert await service.find((ALICE,), SEED, mine.id) is None
+
+
+async def test_files_uploaded_with_an_api_key_are_that_keys_on_the_shared_account() -> None:
+    uploader = FakeUploader()
+    service = FileService(InMemoryFileRegistry(), uploader, 1 << 24)
+    attachments = Attachments(FakeLoader({}), uploader, service, AttachmentLimits())
+    key_a, key_b = key_owner("kfa-key-a"), key_owner("kfa-key-b")
+    mine = await service.upload(ALICE, key_a, await _blob(pdf()), "mine.pdf", "user_data")
+    assert await service.find((ALICE,), key_a, mine.id) == mine
+    for owner in (key_b, SEED):  # another key, or a client holding the server's Kimi token itself
+        assert await service.find((ALICE,), owner, mine.id) is None
+        assert await service.list((ALICE,), owner) == []
+        assert await service.delete((ALICE,), owner, mine.id) is False
+        with pytest.raises(NotFound) as caught:
+            async with attachments.prepare(_messages([_file_id(mine.id)]), (ALICE,), owner):
+                pytest.fail("not reached")
+        assert (caught.value.status, caught.value.code) == (404, "file_not_found")
+    async with attachments.prepare(_messages([_file_id(mine.id)]), (ALICE,), key_a) as turn:
+        assert turn.tokens == (ALICE,)
 
 
 async def test_all_or_nothing_cancels_the_rest_on_the_first_failure() -> None:

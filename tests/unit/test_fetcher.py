@@ -272,6 +272,12 @@ async def test_the_deadline_covers_the_whole_download(server: FileServer) -> Non
     assert (error.code, error.reason) == ("attachment_unreachable", "it did not arrive within 0.3 s")
 
 
+async def test_a_stalled_download_names_the_limit_that_cut_it(server: FileServer) -> None:
+    limits = FetchLimits(max_bytes=MiB, timeout_s=10, connect_timeout_s=0.3)
+    error = await refused(f"{server.url}/slow", vet=policy_vet(allow_loopback=True), limits=limits)
+    assert (error.code, error.reason) == ("attachment_unreachable", "it stalled: nothing arrived for 0.3 s")
+
+
 async def test_http_errors_and_dead_hosts_are_unreachable(server: FileServer) -> None:
     loopback = policy_vet(allow_loopback=True)
     assert (await refused(f"{server.url}/status/503", vet=loopback)).reason == "the server answered HTTP 503"

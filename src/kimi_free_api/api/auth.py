@@ -12,6 +12,7 @@ from aiohttp import web
 
 from kimi_free_api.api.context import ACCESS
 from kimi_free_api.core.errors import Unauthorized
+from kimi_free_api.core.owners import SEED, key_owner
 
 KEY_PREFIX = "kfa-"
 
@@ -44,3 +45,9 @@ async def credentials(request: web.Request) -> tuple[str, ...]:
             code="missing_api_key",
         )
     return tokens
+
+
+async def caller(request: web.Request) -> tuple[tuple[str, ...], str]:
+    """`credentials`, and who owns what the client keeps here (core/owners.py): its API key, or its own tokens."""
+    tokens = await credentials(request)
+    return tokens, SEED if tokens else key_owner(bearer_tokens(request)[0])

@@ -31,6 +31,7 @@ def add_routes(app: web.Application) -> None:
         router.add_post(f"{prefix}/files", files.upload_file)
         router.add_get(f"{prefix}/files", files.list_files)
         router.add_get(prefix + "/files/{file_id}", files.retrieve_file)
+        router.add_get(prefix + "/files/{file_id}/content", files.file_content)
         router.add_delete(prefix + "/files/{file_id}", files.delete_file)
     router.add_post("/token/check", misc.token_check)
     router.add_get("/ping", misc.ping)

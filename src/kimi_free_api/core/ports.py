@@ -123,6 +123,10 @@ class Conversation:
     expires_at: float = 0.0
     # The process writing an answer into it right now; an orphan if that process is gone.
     writer: str = ""
+    # Who may continue it (core/owners.py): the API key it was started with, "" for the client's own tokens.
+    owner: str = ""
+    # Failed attempts to delete it so far (core/janitor.py gives up after a bounded number).
+    attempts: int = 0
 
 
 class ConversationStore(Protocol):

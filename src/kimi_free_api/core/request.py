@@ -58,6 +58,8 @@ class ChatRequest:
     # The client's tools, and JSON output: the answer's shape is then enforced (core/guided/guided.py).
     tools: ToolSet | None = None
     output: JsonOutput | None = None
+    # Who owns the chats and files this request uses (core/owners.py): "" with the client's own Kimi tokens.
+    owner: str = ""
 
     @property
     def guided(self) -> bool:

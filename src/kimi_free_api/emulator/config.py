@@ -83,6 +83,7 @@ _FLAGS = (
     "rotate_refresh_tokens",
     "research_asks_user",
     "stray_envelopes",
+    "guided_answers",
 )
 
 
@@ -123,6 +124,9 @@ class EmulatorConfig:
     upload_delay_ms: float = 0
     parse_delay_ms: float = 50
     models: list[dict[str, Any]] = field(default_factory=_default_models)
+    # Answer prompts that declare tools or ask for JSON with a call or a JSON value built from their schemas
+    # (emulator/guided.py), as the demo does; off, they get the usual echo like any prompt.
+    guided_answers: bool = False
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():

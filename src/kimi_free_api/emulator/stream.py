@@ -25,6 +25,7 @@ from kimi_free_api.emulator.answers import (
 from kimi_free_api.emulator.casing import snake_keys
 from kimi_free_api.emulator.faults import BLOCK_EXCEPTION_KINDS, Fault
 from kimi_free_api.emulator.framing import end_stream, envelope, frame, utf8_cuts
+from kimi_free_api.emulator.guided import guided_answer
 from kimi_free_api.emulator.ids import new_id
 from kimi_free_api.emulator.runtime import Runtime
 from kimi_free_api.emulator.script import scripted_deltas
@@ -76,6 +77,8 @@ class ChatStream:
         self._due = self._loop.time()
         self._blocks = 0
         scripted = runtime.script.take()
+        if scripted is None and self._config.guided_answers:
+            scripted = guided_answer(turn.prompt)
         if scripted is None:
             self._answer = answer_deltas(turn.prompt, self._config, search=turn.search, files=files)
         else:

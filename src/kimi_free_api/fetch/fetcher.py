@@ -84,6 +84,11 @@ class SafeFetcher:
         try:
             async with asyncio.timeout(self._limits.timeout_s):
                 return await self._follow(URL(url), writer)
+        # aiohttp's own timeouts are TimeoutErrors too: each says which limit cut the download.
+        except aiohttp.SocketTimeoutError as exc:
+            raise _unreachable(f"it stalled: nothing arrived for {self._limits.connect_timeout_s:g} s") from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise _unreachable(f"could not connect within {self._limits.connect_timeout_s:g} s") from exc
         except TimeoutError as exc:
             raise _unreachable(f"it did not arrive within {self._limits.timeout_s:g} s") from exc
         except AddressRefused as exc:

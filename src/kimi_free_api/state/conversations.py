@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import astuple
 
 from kimi_free_api.core.ports import Conversation
-from kimi_free_api.state.sqlite import SqliteStore
+from kimi_free_api.state.sqlite import SqliteStore, add_columns
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,15 @@ CREATE TABLE IF NOT EXISTS conversations (
     message_id TEXT NOT NULL,
     key TEXT NOT NULL,
     expires_at REAL NOT NULL,
-    writer TEXT NOT NULL
+    writer TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0
 );
 """
-_COLUMNS = "chat_id, account_id, token, message_id, key, expires_at, writer"
+# Added after the first release: a store written before gets them, empty (no owner: only seed clients continue).
+_LATER_COLUMNS = {"owner": "TEXT NOT NULL DEFAULT ''", "attempts": "INTEGER NOT NULL DEFAULT 0"}
+_COLUMNS = "chat_id, account_id, token, message_id, key, expires_at, writer, owner, attempts"
+_PLACES = ", ".join("?" * len(_COLUMNS.split(", ")))
 _FLUSH_EVERY_S = 0.05
 
 
@@ -38,6 +43,7 @@ class SqliteConversations:
         self._lock = store.lock
         with self._lock:
             self._db.executescript(SCHEMA)
+            add_columns(self._db, "conversations", _LATER_COLUMNS)
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM conversations").fetchall()
         self._chats: dict[str, Conversation] = {row[0]: Conversation(*row) for row in rows}
         self._keys: dict[str, str] = {c.key: c.chat_id for c in self._chats.values() if c.key}
@@ -107,7 +113,7 @@ class SqliteConversations:
                 self._db.execute("BEGIN")
                 if upserts:
                     self._db.executemany(
-                        f"INSERT OR REPLACE INTO conversations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT OR REPLACE INTO conversations ({_COLUMNS}) VALUES ({_PLACES})",
                         upserts,
                     )
                 if deletes:

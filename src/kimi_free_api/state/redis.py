@@ -32,7 +32,7 @@ local conv, chat = KEYS[1], ARGV[1]
 local old = redis.call('HGET', conv, 'key')
 if old and old ~= '' and redis.call('GET', ARGV[8] .. old) == chat then redis.call('DEL', ARGV[8] .. old) end
 redis.call('HSET', conv, 'chat_id', chat, 'account_id', ARGV[2], 'token', ARGV[3], 'message_id', ARGV[4],
-           'key', ARGV[5], 'expires_at', ARGV[6], 'writer', ARGV[7])
+           'key', ARGV[5], 'expires_at', ARGV[6], 'writer', ARGV[7], 'owner', ARGV[9], 'attempts', ARGV[10])
 if ARGV[5] ~= '' then redis.call('SET', ARGV[8] .. ARGV[5], chat) end
 if ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[3], 0, chat); redis.call('ZREM', KEYS[2], chat)
@@ -88,7 +88,18 @@ class RedisState:
         expires = "inf" if math.isinf(c.expires_at) else repr(c.expires_at)
         await self._put(
             keys=[f"{P}conv:{c.chat_id}", f"{P}due", f"{P}writing"],
-            args=[c.chat_id, c.account_id, c.token, c.message_id, c.key, expires, c.writer, f"{P}key:"],
+            args=[
+                c.chat_id,
+                c.account_id,
+                c.token,
+                c.message_id,
+                c.key,
+                expires,
+                c.writer,
+                f"{P}key:",
+                c.owner,
+                c.attempts,
+            ],
         )
 
     async def _load(self, chat_id: str) -> Conversation | None:
@@ -103,6 +114,9 @@ class RedisState:
             key=fields["key"],
             expires_at=_number(fields["expires_at"]),
             writer=fields["writer"],
+            # Absent in what an earlier version wrote.
+            owner=fields.get("owner", ""),
+            attempts=int(fields.get("attempts", 0)),
         )
 
     async def by_key(self, key: str) -> Conversation | None:

@@ -48,6 +48,14 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 
 
+def add_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Adds the columns a table created by an earlier version lacks (name -> type with its default)."""
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, declaration in columns.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+
+
 def key_hash(key: str) -> str:
     # Gateway keys are 32 random bytes: a fast hash is enough, nothing to brute-force.
     return hashlib.sha256(key.encode()).hexdigest()

@@ -12,6 +12,7 @@ attachments count only as the line that names them.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from kimi_free_api.api.anthropic.models import catalog_token
 from kimi_free_api.api.anthropic.reply import Reply, message_id, tool_use_id, usage_object
 from kimi_free_api.api.anthropic.request import parse_messages_request
 from kimi_free_api.api.anthropic.stream import EarlyMessage, PingWriter, encode
-from kimi_free_api.api.auth import credentials
+from kimi_free_api.api.auth import caller, credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import TOKENS, service_of
 from kimi_free_api.core.conversation.prompt import build_prompt
@@ -63,7 +64,9 @@ class _Message:
 
 @anthropic_errors
 async def create_message(request: web.Request) -> web.StreamResponse:
-    chat = parse_messages_request(await json_body(request), await credentials(request))
+    body = await json_body(request)
+    tokens, owner = await caller(request)
+    chat = replace(parse_messages_request(body, tokens), owner=owner)
     message = _Message(chat.model, await input_tokens(request.app[TOKENS], chat))
     early = None
     if chat.stream:

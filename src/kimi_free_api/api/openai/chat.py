@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from dataclasses import replace
 
 from aiohttp import web
 
 from kimi_free_api.api.answer import ShownAnswer
 from kimi_free_api.api.answering import answered, read_answer, stream_answer
-from kimi_free_api.api.auth import credentials
+from kimi_free_api.api.auth import caller
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import TOKENS, service_of
 from kimi_free_api.api.keepalive import KEEPALIVE, EarlyStart
@@ -30,7 +31,9 @@ _LOW_WATER = 64 * 1024
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    chat = parse_chat_request(await json_body(request), await credentials(request))
+    body = await json_body(request)
+    tokens, owner = await caller(request)
+    chat = replace(parse_chat_request(body, tokens), owner=owner)
     return await answered(request, chat, failure, functools.partial(_respond, request, chat))
 
 

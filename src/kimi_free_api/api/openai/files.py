@@ -3,7 +3,8 @@ account (the first bearer token); `GET /v1/files`, `GET /v1/files/{id}` and `DEL
 that one of the caller's tokens uploaded. A chat refers to a file with `{"type": "file", "file": {"file_id": …}}`.
 
 The upload is streamed to a spool (never read whole into memory) and capped at MAX_ATTACHMENT_BYTES. Kimi keeps
-the parsed file; the gateway keeps only its metadata, so `GET /v1/files/{id}/content` does not exist.
+the parsed file; the gateway keeps only its metadata, so `GET /v1/files/{id}/content` answers the owner with a
+400 that says so, and anyone else with the 404 of a file that does not exist.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import BodyPartReader, web
 
-from kimi_free_api.api.auth import credentials
+from kimi_free_api.api.auth import caller
 from kimi_free_api.api.context import FILES, POOL
 from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob, BlobWriter
 from kimi_free_api.core.attachments.files import StoredFile
@@ -40,12 +41,14 @@ def _json(body: object) -> web.Response:
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
-async def _caller_tokens(request: web.Request) -> tuple[str, ...]:
-    """The Kimi accounts a file may belong to: the client's own tokens, or (after an API key) the server's."""
-    tokens = await credentials(request) or request.app[POOL].server_tokens()
+async def _caller(request: web.Request) -> tuple[tuple[str, ...], str]:
+    """The Kimi accounts a file may belong to (the client's own tokens, or after an API key the server's), and the
+    API key's owner id: the server's accounts hold the files of every key, each key sees only its own."""
+    tokens, owner = await caller(request)
+    tokens = tokens or request.app[POOL].server_tokens()
     if not tokens:
         raise UpstreamUnavailable("No Kimi account is configured on this server for files.")
-    return tokens
+    return tokens, owner
 
 
 async def _field(part: BodyPartReader) -> str:
@@ -69,7 +72,7 @@ async def _spool(part: BodyPartReader, limit: int) -> Blob:
 
 
 async def upload_file(request: web.Request) -> web.Response:
-    token = (await _caller_tokens(request))[0]
+    tokens, owner = await _caller(request)
     if not request.content_type.startswith("multipart/form-data"):
         raise InvalidRequest(
             "POST /v1/files takes multipart/form-data with a `file` and a `purpose` field.",
@@ -95,7 +98,7 @@ async def upload_file(request: web.Request) -> web.Response:
             raise InvalidRequest(
                 f"`purpose` must be one of {', '.join(sorted(PURPOSES))}.", param="purpose", code="invalid_value"
             )
-        stored = await service.upload(token, blob, filename, purpose)
+        stored = await service.upload(tokens[0], owner, blob, filename, purpose)
     except AttachmentRejected as exc:
         raise InvalidRequest(f"The uploaded file cannot be used: {exc.reason}.", param="file", code=exc.code) from exc
     finally:
@@ -105,8 +108,9 @@ async def upload_file(request: web.Request) -> web.Response:
 
 
 async def _owned(request: web.Request) -> StoredFile:
+    """The caller's file; another client's is a 404 exactly like a file that does not exist."""
     file_id = request.match_info["file_id"]
-    file = await request.app[FILES].find(await _caller_tokens(request), file_id)
+    file = await request.app[FILES].find(*await _caller(request), file_id)
     if file is None:
         raise NotFound(f"No such file: {file_id}.", param="file_id", code="file_not_found")
     return file
@@ -116,14 +120,23 @@ async def retrieve_file(request: web.Request) -> web.Response:
     return _json(file_object(await _owned(request)))
 
 
+async def file_content(request: web.Request) -> web.Response:
+    file = await _owned(request)
+    raise InvalidRequest(
+        f"The content of {file.id} is not available: the gateway hands files to Kimi and keeps only their metadata.",
+        param="file_id",
+        code="file_content_unavailable",
+    )
+
+
 async def delete_file(request: web.Request) -> web.Response:
     file = await _owned(request)
-    await request.app[FILES].delete(await _caller_tokens(request), file.id)
+    await request.app[FILES].delete(*await _caller(request), file.id)
     return _json({"id": file.id, "object": "file", "deleted": True})
 
 
 async def list_files(request: web.Request) -> web.Response:
-    files = await request.app[FILES].list(await _caller_tokens(request))
+    files = await request.app[FILES].list(*await _caller(request))
     query = request.query
     purpose = query.get("purpose")
     if purpose:

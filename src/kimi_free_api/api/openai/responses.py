@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 
 from kimi_free_api.api.answering import answered, guided_answer, guided_batches, read_answer, stream_answer
-from kimi_free_api.api.auth import bearer_tokens, credentials
+from kimi_free_api.api.auth import bearer_tokens, caller, credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
@@ -283,7 +283,9 @@ async def _own_response(request: web.Request) -> StoredResponse:
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
-    parsed = parse_responses_request(await json_body(request), await credentials(request))
+    body = await json_body(request)
+    tokens, owner = await caller(request)
+    parsed = parse_responses_request(body, tokens)
     history: tuple[Message, ...] = ()
     if parsed.previous_response_id:
         stored = await request.app[RESPONSES].get(parsed.previous_response_id)
@@ -296,7 +298,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
             )
         history = stored.messages
     conversation = history + parsed.messages
-    chat = replace(parsed.chat, messages=parsed.system + conversation)
+    chat = replace(parsed.chat, messages=parsed.system + conversation, owner=owner)
     creating = _Creation(request, chat, _Response(parsed, chat.model), conversation)
     return await answered(request, chat, creating.failed_to_start, creating.respond)
 

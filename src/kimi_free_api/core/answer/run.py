@@ -55,8 +55,10 @@ class ChatRun:
         keep: bool,
         *,
         history: tuple[Message, ...] = (),
+        owner: str = "",
     ) -> None:
         self._service = service
+        self._owner = owner
         self._lease = lease
         self._token = lease.token
         self._history = history
@@ -133,7 +135,13 @@ class ChatRun:
         (or another instance) finds it and deletes it."""
         if self._stream is not None and self._stream.chat_id:
             await self._service.conversations.put(
-                Conversation(self._stream.chat_id, self._lease.account_id, self._token, writer=self._service.instance)
+                Conversation(
+                    self._stream.chat_id,
+                    self._lease.account_id,
+                    self._token,
+                    writer=self._service.instance,
+                    owner=self._owner,
+                )
             )
 
     def remember(self, reply: Message) -> None:
@@ -148,7 +156,9 @@ class ChatRun:
         stream = self._stream
         assert stream is not None and stream.chat_id, "open() first"
         self._closed = True
-        run = ChatRun(self._service, self._lease, self.spec, prompt, self.keep, history=self._history)
+        run = ChatRun(
+            self._service, self._lease, self.spec, prompt, self.keep, history=self._history, owner=self._owner
+        )
         run.created = self.created
         try:
             await run.open(upstream_chat(prompt, stream.chat_id, self.spec, (), stream.message_id), on_wait)
@@ -254,7 +264,9 @@ class ChatRun:
                 await service.upstream.cancel_chat(self._token, chat_id, message_id)
             except GatewayError as exc:
                 log.warning("could not cancel upstream chat %s: %s", chat_id, exc.message)
-        kept = Conversation(chat_id, self._lease.account_id, self._token, message_id, self._reply_key)
+        kept = Conversation(
+            chat_id, self._lease.account_id, self._token, message_id, self._reply_key, owner=self._owner
+        )
         if self.keep:
             kept.expires_at = float("inf")  # the client holds its id (conversation_id): never deleted by us
         elif completed and self._reply_key and service.conversation_ttl_s > 0:

@@ -129,13 +129,15 @@ class ChatService:
     async def _plan(self, request: ChatRequest) -> _Plan:
         explicit = chat_id_in(request.conversation_id)
         if explicit:
-            owner = await self.conversations.by_chat(explicit)
-            return _Plan(tuple(unanswered_tail(request.messages)) or request.messages[-1:], explicit, owner)
+            kept = await self.conversations.by_chat(explicit)
+            if not _may_continue(kept, request):
+                raise ChatNotFound(f"No conversation {explicit!r} to continue.", param="conversation_id")
+            return _Plan(tuple(unanswered_tail(request.messages)) or request.messages[-1:], explicit, kept)
         if self.conversation_ttl_s > 0:
             now = time.time()
             for point in resumption_points(request.messages):
                 found = await self.conversations.by_key(point.key)
-                if found is not None and not found.writer and found.expires_at > now:
+                if found is not None and found.owner == request.owner and not found.writer and found.expires_at > now:
                     return _Plan(point.new_messages, found.chat_id, found)
         return _Plan(request.messages)
 
@@ -144,7 +146,7 @@ class ChatService:
         chat sends, and so uploads, only the messages Kimi has not seen)."""
         # An API-key client's files belong to the server's accounts: look for them there.
         tokens = request.tokens or (self.pool.server_tokens() if _names_files(plan.messages) else ())
-        async with self.attachments.prepare(plan.messages, tokens) as turn:
+        async with self.attachments.prepare(plan.messages, tokens, request.owner) as turn:
             return await self._start(request, turn, plan, on_wait)
 
     async def _start(self, request: ChatRequest, turn: PreparedTurn, plan: _Plan, on_wait: WaitHook | None) -> ChatRun:
@@ -174,7 +176,7 @@ class ChatService:
                 if spec is None:
                     spec = await self.resolve_model(request, lease.token)
                 files = await turn.kimi_files(lease.token)
-                run = ChatRun(self, lease, spec, prompt, keep, history=request.messages)
+                run = ChatRun(self, lease, spec, prompt, keep, history=request.messages, owner=request.owner)
                 await run.open(upstream_chat(prompt, chat_id, spec, files, parent_id), on_wait)
             except GatewayError as error:
                 lease.failed(error)
@@ -197,6 +199,15 @@ class ChatService:
             lease.succeeded()
             return run
         raise AssertionError("unreachable: the last attempt either returns or raises")
+
+
+def _may_continue(kept: Conversation | None, request: ChatRequest) -> bool:
+    """Whether a client may write into the chat it names: its own kept chat, or with its own Kimi tokens also one
+    this gateway does not know (Kimi lets only its account in). On the server's accounts, shared by every API key,
+    an unknown chat may be another client's."""
+    if kept is None:
+        return bool(request.tokens)
+    return kept.owner == request.owner
 
 
 def _names_files(messages: tuple[Message, ...]) -> bool:

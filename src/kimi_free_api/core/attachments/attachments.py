@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob
 from kimi_free_api.core.attachments.files import FileService, FileUploader, LoadedFile, StoredFile, identify, owner_of
-from kimi_free_api.core.errors import GatewayError, InvalidRequest
+from kimi_free_api.core.errors import GatewayError, InvalidRequest, NotFound
+from kimi_free_api.core.owners import SEED
 from kimi_free_api.core.request import AttachmentRef, Message
 
 _T = TypeVar("_T")
@@ -188,12 +189,15 @@ class Attachments:
         self._limits = limits
 
     @contextlib.asynccontextmanager
-    async def prepare(self, messages: Sequence[Message], tokens: tuple[str, ...]) -> AsyncIterator[PreparedTurn]:
-        """Loads the attachments of `messages` (see the module docstring); the bytes are released afterwards."""
+    async def prepare(
+        self, messages: Sequence[Message], tokens: tuple[str, ...], key_owner: str = SEED
+    ) -> AsyncIterator[PreparedTurn]:
+        """Loads the attachments of `messages` (see the module docstring); the bytes are released afterwards.
+        Uploaded files are looked up among those of `tokens` uploaded with `key_owner` (core/owners.py)."""
         refs = [ref for message in messages for ref in message.attachments]
         self._check_count(refs)
-        stored = {ref.value: await self._stored(ref, tokens) for ref in refs if ref.kind == "file_id"}
-        allowed = _owner_tokens(refs, stored, tokens)
+        stored = {ref.value: await self._stored(ref, tokens, key_owner) for ref in refs if ref.kind == "file_id"}
+        allowed = _owner_tokens(refs, stored, tokens, key_owner)
         sources: dict[tuple[str, str], AttachmentRef] = {(r.kind, r.value): r for r in refs if r.kind != "file_id"}
         files = await self._load_all(list(sources.values()))
         try:
@@ -249,12 +253,13 @@ class Attachments:
             download.blob.close()
             raise rejected(exc, ref) from exc
 
-    async def _stored(self, ref: AttachmentRef, tokens: tuple[str, ...]) -> StoredFile:
-        file = await self._files.find(tokens, ref.value)
+    async def _stored(self, ref: AttachmentRef, tokens: tuple[str, ...], key_owner: str) -> StoredFile:
+        file = await self._files.find(tokens, key_owner, ref.value)
         if file is None:
-            raise InvalidRequest(
-                f"{describe(ref)} cannot be used: no file with this id was uploaded with the Kimi account(s) in the "
-                "Authorization header (a file can only be used with the account that uploaded it).",
+            # As on GET /v1/files/{id}: another client's file and no file at all look the same.
+            raise NotFound(
+                f"{describe(ref)} cannot be used: no file with this id was uploaded with the credentials in the "
+                "Authorization header (a file can only be used by the API key or Kimi account that uploaded it).",
                 param=ref.param,
                 code="file_not_found",
             )
@@ -283,7 +288,9 @@ def _distinct(
     return entries, entry_of
 
 
-def _owner_tokens(refs: list[AttachmentRef], stored: dict[str, StoredFile], tokens: tuple[str, ...]) -> tuple[str, ...]:
+def _owner_tokens(
+    refs: list[AttachmentRef], stored: dict[str, StoredFile], tokens: tuple[str, ...], key_owner: str
+) -> tuple[str, ...]:
     """The client's tokens that may answer: with uploaded files referenced, only the account that owns them."""
     file_refs = [ref for ref in refs if ref.kind == "file_id"]
     if not file_refs:
@@ -297,4 +304,4 @@ def _owner_tokens(refs: list[AttachmentRef], stored: dict[str, StoredFile], toke
                 param=ref.param,
                 code="file_account_mismatch",
             )
-    return tuple(token for token in tokens if owner_of(token) == owner)[:1]
+    return tuple(token for token in tokens if owner_of(token, key_owner) == owner)[:1]

@@ -2,8 +2,9 @@
 
 A Kimi file belongs to the Kimi account that uploaded it, so every file uploaded through `POST /v1/files` records
 its owner: a fingerprint of the Kimi token (never the token itself), so a later chat can find which of the
-caller's tokens may use it, and other callers never see it. The registry is an interface with an in-memory
-implementation; persistent ones plug in behind it.
+caller's tokens may use it, and other callers never see it. In server mode the fingerprint also covers the API key
+it was uploaded with (core/owners.py): the server's accounts are shared, the files are not. The registry is an
+interface with an in-memory implementation; persistent ones plug in behind it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Protocol
 from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob
 from kimi_free_api.core.attachments.sniff import FileType, sniff
 from kimi_free_api.core.errors import GatewayError
+from kimi_free_api.core.owners import SEED
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
 _NAME_MAX = 200
@@ -69,9 +71,10 @@ def identify(blob: Blob, name: str, fallback: str) -> LoadedFile:
     return LoadedFile(blob, kind.file_name(clean_name(name) or fallback), kind)
 
 
-def owner_of(token: str) -> str:
-    """Who owns a file: a fingerprint of the Kimi token that uploaded it."""
-    return hashlib.sha256(b"kimi-free-api file owner\x00" + token.encode()).hexdigest()
+def owner_of(token: str, key_owner: str = SEED) -> str:
+    """Who owns a file: a fingerprint of the Kimi token that uploaded it (and of the API key, in server mode)."""
+    key = b"\x00" + key_owner.encode() if key_owner else b""
+    return hashlib.sha256(b"kimi-free-api file owner\x00" + token.encode() + key).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +127,13 @@ class FileService:
         self.max_bytes = max_bytes
         self._uploader = uploader
 
-    async def upload(self, token: str, blob: Blob, filename: str, purpose: str) -> StoredFile:
+    async def upload(self, token: str, key_owner: str, blob: Blob, filename: str, purpose: str) -> StoredFile:
         file = identify(blob, filename, "upload")
         kimi_id = await self._uploader.upload_file(token, file)
         stored = StoredFile(
             id=f"file-{secrets.token_hex(12)}",
             kimi_id=kimi_id,
-            owner=owner_of(token),
+            owner=owner_of(token, key_owner),
             filename=file.name,
             bytes=blob.size,
             sha256=blob.sha256,
@@ -141,14 +144,14 @@ class FileService:
         await self._registry.put(stored)
         return stored
 
-    async def find(self, tokens: Iterable[str], file_id: str) -> StoredFile | None:
-        """The file, if one of `tokens` uploaded it; otherwise None, whether or not it exists."""
+    async def find(self, tokens: Iterable[str], key_owner: str, file_id: str) -> StoredFile | None:
+        """The file, if one of `tokens` uploaded it (with this API key); otherwise None, whether or not it exists."""
         file = await self._registry.get(file_id)
-        return file if file is not None and file.owner in {owner_of(t) for t in tokens} else None
+        return file if file is not None and file.owner in {owner_of(t, key_owner) for t in tokens} else None
 
-    async def delete(self, tokens: Iterable[str], file_id: str) -> bool:
+    async def delete(self, tokens: Iterable[str], key_owner: str, file_id: str) -> bool:
         """Forgets the file (Kimi keeps its copy: no deletion call for it is known)."""
-        return await self.find(tokens, file_id) is not None and await self._registry.remove(file_id)
+        return await self.find(tokens, key_owner, file_id) is not None and await self._registry.remove(file_id)
 
-    async def list(self, tokens: Iterable[str]) -> list[StoredFile]:
-        return await self._registry.owned_by(frozenset(owner_of(t) for t in tokens))
+    async def list(self, tokens: Iterable[str], key_owner: str) -> list[StoredFile]:
+        return await self._registry.owned_by(frozenset(owner_of(t, key_owner) for t in tokens))
