@@ -49,7 +49,7 @@ def _parsed(text: str) -> tuple[str, Any] | None:
 
 
 def _value_starts(text: str) -> list[int]:
-    starts = []
+    starts: list[int] = []
     at = -1
     while len(starts) < _MAX_CANDIDATES:
         brace, bracket = text.find("{", at + 1), text.find("[", at + 1)
