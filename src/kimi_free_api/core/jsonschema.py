@@ -80,15 +80,33 @@ def _regex(pattern: str, keyword: str) -> Any:
         raise SchemaError(f"the `{keyword}` {_describe(pattern)} {exc}") from None
 
 
-def _canonical(value: Any) -> Any:
-    """A hashable stand-in for a JSON value, equal for equal values (1 and 1.0 alike, true and 1 not)."""
-    if isinstance(value, bool) or value is None:
-        return ("literal", value)
+def _json_hash(value: Any) -> int:
+    """A hash equal for equal JSON values (1 and 1.0 alike, true and 1 not). Its temporaries die at once, so
+    hashing many items does not wake the garbage collector the way keeping a container per item would."""
+    if value is None or isinstance(value, bool):
+        return hash((type(value), value))
     if isinstance(value, dict):
-        return ("object", frozenset((key, _canonical(item)) for key, item in value.items()))
+        return hash(frozenset((key, _json_hash(item)) for key, item in value.items()))
     if isinstance(value, list):
-        return ("array", tuple(_canonical(item) for item in value))
-    return ("scalar", value)
+        return hash(tuple(_json_hash(item) for item in value))
+    return hash(value)
+
+
+def _first_repeat(items: list[Any]) -> int:
+    """The index of the first item equal to an earlier one, or -1."""
+    first: dict[int, int] = {}
+    # Only the hashes that recur get a list of the items that have them (a collision of unequal items is rare).
+    sharing: dict[int, list[int]] = {}
+    for index, item in enumerate(items):
+        code = _json_hash(item)
+        earlier = first.setdefault(code, index)
+        if earlier == index:
+            continue
+        group = sharing.setdefault(code, [earlier])
+        if any(_equal(item, items[other]) for other in group):
+            return index
+        group.append(index)
+    return -1
 
 
 def _pointer(root: Mapping[str, Any], ref: str) -> Any:
@@ -255,13 +273,9 @@ class _Checker:
                 self.check(value[index], rest, f"{path}[{index}]", depth + 1)
         self._bounds(len(value), schema, path, low="minItems", high="maxItems", unit="items")
         if schema.get("uniqueItems") is True:
-            seen: set[Any] = set()
-            for index, item in enumerate(value):
-                canonical = _canonical(item)
-                if canonical in seen:
-                    self.fail(f"{path}[{index}]", "repeats an earlier item (uniqueItems)")
-                    break
-                seen.add(canonical)
+            repeat = _first_repeat(value)
+            if repeat >= 0:
+                self.fail(f"{path}[{repeat}]", "repeats an earlier item (uniqueItems)")
         if "contains" in schema:
             self._contains(value, schema, path, depth)
         if "unevaluatedItems" in schema:
