@@ -111,11 +111,31 @@ def test_unusable_schemas_are_refused(schema: Any) -> None:
         check_schema(schema)
 
 
-def test_a_reference_cycle_stops() -> None:
-    schema = {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}
-    check_schema(schema)  # the document itself is fine
-    with pytest.raises(SchemaError):
-        schema_errors(1, schema)
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+        {"anyOf": [{"type": "string"}, {"allOf": [{"$ref": "#"}]}]},
+        {"$defs": {"a": {"if": {"$ref": "#/$defs/b"}}, "b": {"not": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"},
+    ],
+)
+def test_a_reference_cycle_that_never_descends_is_refused(schema: dict[str, Any]) -> None:
+    with pytest.raises(SchemaError, match="refers to itself"):
+        check_schema(schema)
+    # Checked anyway, it stops at the depth limit (a finding where it decides the verdict) rather than raising.
+    assert isinstance(schema_errors(1, schema), list)
+
+
+def test_a_value_nested_deeper_than_the_limit_is_a_finding() -> None:
+    nested: Any = []
+    for _ in range(100):
+        nested = [nested]
+    schema = {"type": "array", "items": {"$ref": "#"}}
+    check_schema(schema)
+    [finding] = schema_errors(nested, schema)
+    where, problem = finding.split(": ")
+    assert problem == "nests deeper than the 64 levels the gateway checks"
+    assert where == "[0]" * (len(where) // 3) and len(where) > 30
 
 
 def test_recursive_schemas_check_nested_values() -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kimi_free_api.core.ecma_regex import PatternError, compile_pattern
@@ -152,7 +152,9 @@ class _Checker:
 
     def check(self, value: Any, schema: Any, path: str, depth: int) -> None:
         if depth > _MAX_DEPTH:
-            raise SchemaError("the schema nests too deeply (a $ref cycle?)")
+            # A value nested this deep under a recursive schema; `check_schema` refuses cycles that never descend.
+            self.fail(path, f"nests deeper than the {_MAX_DEPTH} levels the gateway checks")
+            return
         if schema is True or schema is None:
             return
         if schema is False:
@@ -296,9 +298,7 @@ class _Checker:
     def _evaluated(self, value: dict[str, Any] | list[Any], schema: Any, depth: int, *, own: bool = True) -> set[Any]:
         """The property names (object) or indexes (array) that `schema` and the subschemas that apply to `value`
         evaluated; `own=False` leaves out the schema's own `unevaluated*`, which asks the question."""
-        if depth > _MAX_DEPTH:
-            raise SchemaError("the schema nests too deeply (a $ref cycle?)")
-        if not isinstance(schema, Mapping):
+        if depth > _MAX_DEPTH or not isinstance(schema, Mapping):
             return set()
         everything: set[Any] = set(value) if isinstance(value, dict) else set(range(len(value)))
         seen: set[Any]
@@ -404,14 +404,56 @@ _SCHEMA_SINGLES = (
 )
 # Keywords that change what a schema means and that the checker does not follow: refused rather than ignored.
 _REFUSED = ("$dynamicRef", "$recursiveRef")
+# Keywords whose subschemas apply to the very value their schema applies to, without descending into it.
+_SAME_VALUE_LISTS = ("allOf", "anyOf", "oneOf")
+_SAME_VALUE_SINGLES = ("not", "if", "then", "else")
+_SAME_VALUE_MAPS = ("dependentSchemas", "dependencies")
+_DONE = object()
+
+
+def _same_value_subschemas(root: Mapping[str, Any], node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    found: list[Any] = []
+    if isinstance(node.get("$ref"), str):
+        found.append(_pointer(root, node["$ref"]))
+    for key in _SAME_VALUE_LISTS:
+        children = node.get(key)
+        found += children if isinstance(children, list) else ()
+    found += (node[key] for key in _SAME_VALUE_SINGLES if key in node)
+    for key in _SAME_VALUE_MAPS:
+        found += _mapping(node, key).values()
+    return (child for child in found if isinstance(child, Mapping))
+
+
+def _refuse_cycles(root: Mapping[str, Any], nodes: list[Mapping[str, Any]]) -> None:
+    """A chain of subschemas that apply to the same value and leads back to where it started would never end
+    (`{"$ref": "#"}`, or through `allOf` …); a depth-first search without recursion finds one."""
+    state: dict[int, bool] = {}  # False while a node is on the current path, True once all it leads to is done
+    for start in nodes:
+        if id(start) in state:
+            continue
+        state[id(start)] = False
+        path = [(start, _same_value_subschemas(root, start))]
+        while path:
+            child = next(path[-1][1], _DONE)
+            if child is _DONE:
+                state[id(path.pop()[0])] = True
+                continue
+            assert isinstance(child, Mapping)
+            seen = state.get(id(child))
+            if seen is False:
+                raise SchemaError("the schema refers to itself without descending into a property or an item")
+            if seen is None:
+                state[id(child)] = False
+                path.append((child, _same_value_subschemas(root, child)))
 
 
 def check_schema(schema: Any) -> None:
     """Raises `SchemaError` if `schema` cannot be used for checking: a `$ref` that leads nowhere or outside the
     document, a `pattern` that is not a regular expression or needs backtracking, a subschema that is neither an
-    object nor a boolean, a keyword the checker cannot honour."""
+    object nor a boolean, a keyword the checker cannot honour, a cycle of references that never reaches a value."""
     if not isinstance(schema, Mapping):
         raise SchemaError("a schema must be a JSON object")
+    nodes: list[Mapping[str, Any]] = []
 
     def walk(node: Any, depth: int) -> None:
         if isinstance(node, bool):
@@ -420,6 +462,7 @@ def check_schema(schema: Any) -> None:
             raise SchemaError(f"a schema must be an object or a boolean, not {_type_name(node)}")
         if depth > _MAX_DEPTH:
             raise SchemaError("the schema nests too deeply")
+        nodes.append(node)
         for keyword in _REFUSED:
             if keyword in node:
                 raise SchemaError(f"the keyword `{keyword}` is not supported; use `$ref` to `#/$defs/…`")
@@ -445,3 +488,4 @@ def check_schema(schema: Any) -> None:
                 walk(one, depth + 1)
 
     walk(schema, 0)
+    _refuse_cycles(schema, nodes)
