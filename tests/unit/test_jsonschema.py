@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kimi_free_api.core.jsonschema import SchemaError, check_schema, schema_errors
+from kimi_free_api.core.jsonschema import MAX_VALUE_DEPTH, SchemaError, check_schema, nests_too_deeply, schema_errors
 
 WEATHER: dict[str, Any] = {
     "type": "object",
@@ -259,3 +259,13 @@ def test_uniqueness_is_json_equality() -> None:
     assert schema_errors([{"a": 1, "b": [1.0]}, {"b": [1], "a": 1.0}], {"uniqueItems": True}) == [
         "[1]: repeats an earlier item (uniqueItems)"
     ]
+
+
+def test_values_nested_too_deeply_for_the_gateway_to_write_are_a_finding() -> None:
+    # orjson reads 1,024 levels but writes only 254; the checker recurses once per level.
+    deep: Any = 1
+    for _ in range(MAX_VALUE_DEPTH + 1):
+        deep = {"a": deep}
+    assert schema_errors(deep, {"enum": [1]}) == [f"$: nests more than {MAX_VALUE_DEPTH} arrays and objects deep"]
+    assert not nests_too_deeply(deep["a"])
+    assert schema_errors(deep["a"], {"type": "object"}) == []

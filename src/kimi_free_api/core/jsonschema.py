@@ -377,11 +377,34 @@ def _prefix(schema: Mapping[str, Any]) -> list[Any]:
     return prefix if isinstance(prefix, list) else []
 
 
+# How deep a value from a reply may nest: orjson parses up to 1,024 levels but writes only 254, and comparing,
+# hashing or quoting a value recurses once per level.
+MAX_VALUE_DEPTH = 128
+
+
+def nests_too_deeply(value: Any) -> bool:
+    """Whether `value` nests more than `MAX_VALUE_DEPTH` arrays and objects deep (found without recursion)."""
+    level = [value]
+    for _ in range(MAX_VALUE_DEPTH):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
 def schema_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
     """What is wrong with `value` (at most 10 findings, each `path: problem`); empty when it matches.
 
     Raises `SchemaError` when the schema itself cannot be used.
     """
+    if nests_too_deeply(value):
+        return [f"$: nests more than {MAX_VALUE_DEPTH} arrays and objects deep"]
     checker = _Checker(schema)
     checker.check(value, schema, "", 0)
     return checker.errors

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from kimi_free_api.core.jsonschema import MAX_VALUE_DEPTH, nests_too_deeply
 from kimi_free_api.core.tools import FunctionTool, JsonOutput, ToolSet
 
 _TAG = "<tool_call"
@@ -161,6 +162,8 @@ def _draft(attributes: str, body: str) -> CallDraft:
         return CallDraft("", None, 'a <tool_call> element has no name="…" attribute')
     if not isinstance(value, dict):
         return CallDraft(name, None, f"the arguments of the call to `{name}` must be a JSON object")
+    if nests_too_deeply(value):
+        return CallDraft(name, None, f"the arguments of the call to `{name}` nest deeper than {MAX_VALUE_DEPTH} levels")
     return CallDraft(name, value)
 
 
