@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from kimi_free_api.core.guided.jsonschema import SchemaError, check_schema, schema_errors
+from kimi_free_api.core.guided.jsonschema import (
+    MAX_VALUE_DEPTH,
+    SchemaError,
+    check_schema,
+    nests_too_deeply,
+    schema_errors,
+)
 
 WEATHER: dict[str, Any] = {
     "type": "object",
@@ -111,11 +117,31 @@ def test_unusable_schemas_are_refused(schema: Any) -> None:
         check_schema(schema)
 
 
-def test_a_reference_cycle_stops() -> None:
-    schema = {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}
-    check_schema(schema)  # the document itself is fine
-    with pytest.raises(SchemaError):
-        schema_errors(1, schema)
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+        {"anyOf": [{"type": "string"}, {"allOf": [{"$ref": "#"}]}]},
+        {"$defs": {"a": {"if": {"$ref": "#/$defs/b"}}, "b": {"not": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"},
+    ],
+)
+def test_a_reference_cycle_that_never_descends_is_refused(schema: dict[str, Any]) -> None:
+    with pytest.raises(SchemaError, match="refers to itself"):
+        check_schema(schema)
+    # Checked anyway, it stops at the depth limit (a finding where it decides the verdict) rather than raising.
+    assert isinstance(schema_errors(1, schema), list)
+
+
+def test_a_value_nested_deeper_than_the_limit_is_a_finding() -> None:
+    nested: Any = []
+    for _ in range(100):
+        nested = [nested]
+    schema = {"type": "array", "items": {"$ref": "#"}}
+    check_schema(schema)
+    [finding] = schema_errors(nested, schema)
+    where, problem = finding.split(": ")
+    assert problem == "nests deeper than the 64 levels the gateway checks"
+    assert where == "[0]" * (len(where) // 3) and len(where) > 30
 
 
 def test_recursive_schemas_check_nested_values() -> None:
@@ -130,3 +156,122 @@ def test_recursive_schemas_check_nested_values() -> None:
     assert schema_errors({"children": [{"children": [1]}]}, tree) == [
         "children[0].children[0]: expected object, got integer"
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "schema", "finding"),
+    [
+        (
+            {"kind": "card"},
+            {"if": {"properties": {"kind": {"const": "card"}}}, "then": {"required": ["number"]}},
+            "$: missing required property 'number'",
+        ),
+        (5, {"if": {"type": "string"}, "then": {"minLength": 2}, "else": {"maximum": 3}}, "$: must be <= 3, got 5"),
+        ([1, 2], {"contains": {"type": "string"}}, "$: must contain at least 1 matching items (contains), contains 0"),
+        (
+            ["a", 1],
+            {"contains": {"type": "string"}, "minContains": 2},
+            "$: must contain at least 2 matching items (contains), contains 1",
+        ),
+        (
+            ["a", "b"],
+            {"contains": {"type": "string"}, "maxContains": 1},
+            "$: must contain at most 1 matching items (maxContains), contains 2",
+        ),
+        (
+            {"Ab": 1},
+            {"propertyNames": {"pattern": "^[a-z]+$"}},
+            "$: the property name 'Ab' is not allowed (propertyNames)",
+        ),
+        (
+            {"card": 1},
+            {"dependentRequired": {"card": ["cvc"]}},
+            "$: property 'cvc' is required when 'card' is present (dependentRequired)",
+        ),
+        (
+            {"a": 1, "b": 2},
+            {"allOf": [{"properties": {"a": True}}], "unevaluatedProperties": False},
+            "$: unexpected property 'b' (unevaluatedProperties)",
+        ),
+        (
+            [1, "x"],
+            {"prefixItems": [True], "unevaluatedItems": {"type": "integer"}},
+            "[1]: expected integer, got string",
+        ),
+        (
+            {"card": 1},
+            {"dependencies": {"card": ["cvc"]}},
+            "$: property 'cvc' is required when 'card' is present (dependentRequired)",
+        ),
+    ],
+)
+def test_conditional_and_unevaluated_keywords(value: Any, schema: dict[str, Any], finding: str) -> None:
+    assert schema_errors(value, schema) == [finding]
+
+
+@pytest.mark.parametrize(
+    ("value", "schema"),
+    [
+        ({"kind": "cash"}, {"if": {"properties": {"kind": {"const": "card"}}}, "then": {"required": ["number"]}}),
+        ([], {"contains": {"type": "string"}, "minContains": 0}),
+        (
+            {"a": 1, "b": 2},
+            {"anyOf": [{"properties": {"a": True}}, {"properties": {"b": True}}], "unevaluatedProperties": False},
+        ),
+        ({"a": 1}, {"if": {"required": ["a"]}, "then": {"properties": {"a": True}}, "unevaluatedProperties": False}),
+    ],
+)
+def test_conditional_and_unevaluated_keywords_accept(value: Any, schema: dict[str, Any]) -> None:
+    assert schema_errors(value, schema) == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "named"),
+    [
+        ({"pattern": "^(?=.*\\d).+$"}, "`pattern` '^(?=.*\\\\d).+$' uses the lookaround (?="),
+        ({"pattern": "(a)\\1"}, "`pattern` '(a)\\\\1' uses the backreference \\1"),
+        ({"patternProperties": {"(?<!x)y": {}}}, "`patternProperties` '(?<!x)y' uses the lookaround (?<!"),
+        ({"properties": {"a": {"pattern": "a" * 5000}}}, "is 5000 characters long"),
+        ({"$dynamicRef": "#meta"}, "the keyword `$dynamicRef` is not supported"),
+    ],
+)
+def test_what_cannot_run_in_linear_time_is_refused_by_name(schema: dict[str, Any], named: str) -> None:
+    with pytest.raises(SchemaError) as caught:
+        check_schema(schema)
+    assert named in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matches"),
+    [
+        ("^a.b$", "a\nb", False),  # `.` stops at ECMA's line terminators
+        ("^a.b$", "a\u2028b", False),
+        ("^\\s$", "\u00a0", True),  # ECMA's \s includes no-break space
+        ("^\\u00e9$", "é", True),
+        ("^\\u{1F600}$", "😀", True),
+        ("^[^]$", "\n", True),
+        ("[]", "a", False),
+        ("^(?<year>\\d{4})$", "2024", True),
+        ("^\\p{Letter}+$", "été", True),
+        ("^[a-z]+$", "abc\n", False),  # `$` is the end of the text, as in ECMA without the m flag
+    ],
+)
+def test_patterns_follow_ecma_262(pattern: str, text: str, matches: bool) -> None:
+    assert (schema_errors(text, {"pattern": pattern}) == []) == matches
+
+
+def test_uniqueness_is_json_equality() -> None:
+    assert schema_errors([1, True, "1", {"a": [1]}, {"a": [2]}], {"uniqueItems": True}) == []
+    assert schema_errors([{"a": 1, "b": [1.0]}, {"b": [1], "a": 1.0}], {"uniqueItems": True}) == [
+        "[1]: repeats an earlier item (uniqueItems)"
+    ]
+
+
+def test_values_nested_too_deeply_for_the_gateway_to_write_are_a_finding() -> None:
+    # orjson reads 1,024 levels but writes only 254; the checker recurses once per level.
+    deep: Any = 1
+    for _ in range(MAX_VALUE_DEPTH + 1):
+        deep = {"a": deep}
+    assert schema_errors(deep, {"enum": [1]}) == [f"$: nests more than {MAX_VALUE_DEPTH} arrays and objects deep"]
+    assert not nests_too_deeply(deep["a"])
+    assert schema_errors(deep["a"], {"type": "object"}) == []

@@ -243,6 +243,8 @@ def test_full_request() -> None:
     [
         ({"stop": 3}, "stop"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"stop": "x" * 257}, "stop"),
+        ({"stop": ["\n", "y" * 1000]}, "stop"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_completion_tokens": "9"}, "max_completion_tokens"),
     ],

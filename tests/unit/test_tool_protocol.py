@@ -103,6 +103,7 @@ def test_the_directive_follows_the_conversation_in_the_prompt() -> None:
         ('<tool_call name="get_weather">{city: Paris}</tool_call>', "", "not valid JSON"),
         ('<tool_call name="get_weather">[1]</tool_call>', "", "must be a JSON object"),
         ("<tool_call>{}</tool_call>", "", 'no name="…" attribute'),
+        ('<tool_call name="f">{"a": ' + "[" * 200 + "]" * 200 + "}</tool_call>", "", "nest deeper than 128 levels"),
     ],
 )
 def test_parse_reply(reply: str, content: str, calls: list[CallDraft] | str) -> None:

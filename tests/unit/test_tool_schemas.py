@@ -90,6 +90,11 @@ def test_assistant_function_call_in_history_is_a_tool_call() -> None:
         ({"tools": [fn("a", strict="yes")]}, "tools[0].function.strict", "invalid_type"),
         ({"tools": [fn("a", parameters="object")]}, "tools[0].function.parameters", "invalid_schema"),
         ({"tools": [fn("a", parameters={"$ref": "#/nowhere"})]}, "tools[0].function.parameters", "invalid_schema"),
+        (
+            {"tools": [fn("a", parameters={"properties": {"p": {"pattern": "(?!x)"}}})]},
+            "tools[0].function.parameters",
+            "invalid_schema",
+        ),
         ({"tools": [fn("a")], "tool_choice": "sometimes"}, "tool_choice", "unsupported_value"),
         (
             {"tools": [fn("a")], "tool_choice": {"type": "function", "function": {"name": "b"}}},
@@ -120,6 +125,12 @@ def test_assistant_function_call_in_history_is_a_tool_call() -> None:
 def test_refusals(fields: dict[str, Any], param: str, code: str) -> None:
     error = refused(**fields)
     assert (error.param, error.code) == (param, code)
+
+
+def test_a_refused_pattern_is_named_in_the_message() -> None:
+    error = refused(tools=[fn("a", parameters={"properties": {"p": {"pattern": "(\\w)\\1"}}})])
+    assert "`tools[0].function.parameters` is not a usable JSON Schema: the `pattern`" in error.message
+    assert "backreference" in error.message
 
 
 def test_response_formats() -> None:

@@ -129,15 +129,22 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
         raise fail("Only `n: 1` is supported: Kimi answers once per request.", "n", "unsupported_value")
 
 
+# A stop sequence is a short marker ("\n\n", "Observation:"); while streaming, the gateway holds back and rechecks
+# up to this many characters of every delta (core/limits.py), so the cost per delta is bounded by it, squared.
+MAX_STOP_LENGTH = 256
+
+
 def _stop(body: dict[str, Any]) -> tuple[str, ...]:
     stop = body.get("stop")
     if stop is None:
         return ()
-    if isinstance(stop, str):
-        return (stop,)
-    if isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop):
-        return tuple(stop)
-    raise fail("`stop` must be a string or an array of at most 4 strings.", "stop", "invalid_type")
+    stops = (stop,) if isinstance(stop, str) else stop
+    if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) for s in stops):
+        raise fail("`stop` must be a string or an array of at most 4 strings.", "stop", "invalid_type")
+    for s in stops:
+        if len(s) > MAX_STOP_LENGTH:
+            raise fail(f"A `stop` sequence may be at most {MAX_STOP_LENGTH} characters; got {len(s)}.", "stop")
+    return tuple(stops)
 
 
 def _max_tokens(body: dict[str, Any]) -> int | None:

@@ -9,6 +9,12 @@ assistant's past calls, minus the id, which the gateway assigns:
 One element per call, at the end of the reply, as plain text; prose may come before them. The parser is lenient
 where models tend to stray: a code fence around the elements, a `<tool_calls>` wrapper, a fenced body, a missing
 closing tag on the last element, and `{"name": …, "arguments": …}` in place of the `name` attribute.
+
+Kimi's reply is untrusted text of any size, so every scan here is linear in it: tags are found with `str.find`,
+each character is looked at a bounded number of times, and the regular expressions left only match bounded or
+self-delimiting runs (a 1 MB reply parses in milliseconds; the former regexes took seconds on 20 KB of one letter).
+A syntax is one `CallSyntax` (where its block starts, what a streamed tail may grow into, its calls), so that a
+second one (Kimi's native tool-call markup) can sit beside the element syntax and the earliest block wins.
 """
 
 from __future__ import annotations
@@ -16,21 +22,26 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
+from kimi_free_api.core.guided.jsonschema import MAX_VALUE_DEPTH, nests_too_deeply
 from kimi_free_api.core.guided.tools import FunctionTool, JsonOutput, ToolSet
 
-# Where the block of calls begins: the first element (or wrapper), with a code fence opened right before it.
-_BLOCK_START = re.compile(r"(?:```[\w+-]*[ \t]*\n[ \t]*)?<tool_calls?\b")
-_ELEMENT = re.compile(r"<tool_call\b([^>]*)>(.*?)(?:</tool_call\s*>|\Z)", re.S)
-_ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_FENCED = re.compile(r"\A```[\w+-]*[ \t]*\n?(.*?)\n?[ \t]*```\Z", re.S)
 _TAG = "<tool_call"
+# An attribute with its value, or a bare word, so that a search never restarts inside a word it already read.
+_ATTRIBUTE = re.compile(r"""([\w:-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'))?""")
+_CLOSING = "</tool_call"
+_CLOSING_END = re.compile(r"\s*>")
+_FENCE = "```"
+_FENCE_LANGUAGE = re.compile(r"[\w+-]*")
 _FENCE_PREFIX = re.compile(r"`{1,3}\Z|```[\w+-]*[ \t]*\Z|```[\w+-]*[ \t]*\n[ \t]*(?P<rest>.*)\Z", re.S)
-# How far back from the end of the text a block start can begin (fence, language tag, indentation).
+# How far back from a tag (or from the end of the text) a block start can begin (fence, language tag, indentation).
 _LOOKBACK = 48
+# How much trailing blank space a stream holds back before the call block (rstripped from the prose); beyond this
+# it is shown, so that a reply of nothing but blanks costs no more per delta than any other.
+_BLANK_HOLD = 1024
 
 
 def _declaration(tool: FunctionTool) -> str:
@@ -111,12 +122,30 @@ def _unescape(value: str) -> str:
     return value.replace("&quot;", '"').replace("&amp;", "&")
 
 
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _is_fence_word(char: str) -> bool:
+    return _is_word(char) or char in "+-"
+
+
+def _unfence(body: str) -> str:
+    """The body without a code fence around it (```lang ... ```), if it has one."""
+    if len(body) < 2 * len(_FENCE) or not body.startswith(_FENCE) or not body.endswith(_FENCE):
+        return body
+    language = _FENCE_LANGUAGE.match(body, len(_FENCE), len(body) - len(_FENCE))
+    assert language is not None  # it matches the empty string
+    return body[language.end() : len(body) - len(_FENCE)].strip()
+
+
 def _draft(attributes: str, body: str) -> CallDraft:
-    attrs = {m.group(1): _unescape(m.group(2) or m.group(3) or "") for m in _ATTRIBUTE.finditer(attributes)}
-    body = body.strip()
-    fenced = _FENCED.match(body)
-    if fenced:
-        body = fenced.group(1).strip()
+    attrs = {
+        m.group(1): _unescape(m.group(2) or m.group(3) or "")
+        for m in _ATTRIBUTE.finditer(attributes)
+        if m.group(2) is not None or m.group(3) is not None
+    }
+    body = _unfence(body.strip())
     name = attrs.get("name", "")
     try:
         value = orjson.loads(body) if body else {}
@@ -133,32 +162,132 @@ def _draft(attributes: str, body: str) -> CallDraft:
         return CallDraft("", None, 'a <tool_call> element has no name="…" attribute')
     if not isinstance(value, dict):
         return CallDraft(name, None, f"the arguments of the call to `{name}` must be a JSON object")
+    if nests_too_deeply(value):
+        return CallDraft(name, None, f"the arguments of the call to `{name}` nest deeper than {MAX_VALUE_DEPTH} levels")
     return CallDraft(name, value)
 
 
+class CallSyntax(Protocol):
+    """One way Kimi may write tool calls; every method is linear in the text it is given."""
+
+    def block_start(self, text: str, *, final: bool) -> int:
+        """Where the first block of calls in `text` starts, or -1. Unless `final`, more text may follow, and a start
+        that depends on it (a tag at the very end) is not reported yet: `may_begin` holds it back instead."""
+        ...
+
+    def may_begin(self, tail: str) -> bool:
+        """Whether more text could turn `tail` (at most `_LOOKBACK` characters) into the start of a block."""
+        ...
+
+    def calls(self, block: str) -> tuple[CallDraft, ...]:
+        """The calls in a block that `block_start` found (it starts there and runs to the end of the reply)."""
+        ...
+
+
+class ElementSyntax:
+    """`<tool_call name="…">{…}</tool_call>` elements, maybe in a `<tool_calls>` wrapper or a code fence."""
+
+    def block_start(self, text: str, *, final: bool) -> int:
+        at = text.find(_TAG)
+        while at >= 0:
+            after = at + len(_TAG)
+            if text.startswith("s", after):  # the <tool_calls> wrapper
+                after += 1
+            if after == len(text) and not final:
+                return -1
+            if after == len(text) or not _is_word(text[after]):
+                return _fence_before(text, at)
+            at = text.find(_TAG, after)
+        return -1
+
+    def may_begin(self, tail: str) -> bool:
+        if tail.startswith("<"):
+            return (_TAG + "s").startswith(tail)
+        fence = _FENCE_PREFIX.fullmatch(tail)
+        if fence is None:
+            return False
+        rest = fence.group("rest")
+        return rest is None or (_TAG + "s").startswith(rest)
+
+    def calls(self, block: str) -> tuple[CallDraft, ...]:
+        drafts = []
+        at = _element_tag(block, 0)
+        while at >= 0:
+            opened = block.find(">", at)
+            if opened < 0:
+                break
+            body_end, after = _closing_tag(block, opened + 1)
+            drafts.append(_draft(block[at + len(_TAG) : opened], block[opened + 1 : body_end]))
+            at = _element_tag(block, after)
+        return tuple(drafts)
+
+
+def _fence_before(text: str, tag: int) -> int:
+    """Where a code fence opened right before the tag at `tag` starts (```lang, a newline, indentation), else `tag`."""
+    floor = max(0, tag - _LOOKBACK)
+    at = tag
+    while at > floor and text[at - 1] in " \t":
+        at -= 1
+    if at == floor or text[at - 1] != "\n":
+        return tag
+    at -= 1
+    while at > floor and text[at - 1] in " \t":
+        at -= 1
+    while at > floor and _is_fence_word(text[at - 1]):
+        at -= 1
+    return at - len(_FENCE) if text.endswith(_FENCE, floor, at) else tag
+
+
+def _element_tag(block: str, start: int) -> int:
+    """Where the next `<tool_call` element (not the wrapper) opens at or after `start`, or -1."""
+    at = block.find(_TAG, start)
+    while at >= 0:
+        after = at + len(_TAG)
+        if after < len(block) and not _is_word(block[after]):
+            return at
+        at = block.find(_TAG, after)
+    return -1
+
+
+def _closing_tag(block: str, start: int) -> tuple[int, int]:
+    """Where the body that begins at `start` ends and where the text after its closing tag begins; an element that
+    is never closed runs to the end."""
+    at = block.find(_CLOSING, start)
+    while at >= 0:
+        end = _CLOSING_END.match(block, at + len(_CLOSING))
+        if end is not None:
+            return at, end.end()
+        at = block.find(_CLOSING, at + len(_CLOSING))
+    return len(block), len(block)
+
+
+_SYNTAXES: tuple[CallSyntax, ...] = (ElementSyntax(),)
+
+
+def _first_block(text: str, *, final: bool) -> tuple[int, CallSyntax | None]:
+    found: tuple[int, CallSyntax | None] = (-1, None)
+    for syntax in _SYNTAXES:
+        start = syntax.block_start(text, final=final)
+        if start >= 0 and (found[1] is None or start < found[0]):
+            found = (start, syntax)
+    return found
+
+
 def parse_reply(text: str) -> ParsedReply:
-    start = _BLOCK_START.search(text)
-    if start is None:
+    start, syntax = _first_block(text, final=True)
+    if syntax is None:
         return ParsedReply(text, (), has_block=False)
-    block = text[start.start() :]
-    calls = tuple(_draft(m.group(1), m.group(2)) for m in _ELEMENT.finditer(block))
-    return ParsedReply(text[: start.start()].rstrip(), calls, has_block=True)
+    return ParsedReply(text[:start].rstrip(), syntax.calls(text[start:]), has_block=True)
 
 
 def _may_begin_block(tail: str) -> bool:
-    """Whether more text could turn `tail` (the end of what arrived so far) into the start of a call block."""
-    if tail.startswith("<"):
-        return len(tail) < len(_TAG) and _TAG.startswith(tail)
-    fence = _FENCE_PREFIX.fullmatch(tail)
-    if fence is None:
-        return False
-    rest = fence.group("rest")
-    return rest is None or _TAG.startswith(rest)
+    return any(syntax.may_begin(tail) for syntax in _SYNTAXES)
 
 
 class BlockGate:
     """Lets the prose of a streamed reply through as it arrives, holding back whatever may begin the call block,
-    so protocol text never reaches `content`."""
+    so protocol text never reaches `content`. What it holds is bounded (`_LOOKBACK` + `_BLANK_HOLD`), so each
+    delta costs time in proportion to its own length."""
 
     __slots__ = ("_pending", "started")
 
@@ -171,26 +300,32 @@ class BlockGate:
         if self.started:
             return ""
         pending = self._pending + text
-        start = _BLOCK_START.search(pending)
-        if start is not None:
+        start, syntax = _first_block(pending, final=False)
+        if syntax is not None:
             self.started = True
             self._pending = ""
-            return pending[: start.start()].rstrip()
+            return pending[:start].rstrip()
         hold = len(pending)
         for index in range(max(0, len(pending) - _LOOKBACK), len(pending)):
             if pending[index] in "<`" and _may_begin_block(pending[index:]):
                 hold = index
                 break
         # Trailing blank space too: it belongs to the prose only if more prose follows.
-        while hold and pending[hold - 1].isspace():
-            hold -= 1
+        blank = pending[max(0, hold - _BLANK_HOLD) : hold]
+        hold -= len(blank) - len(blank.rstrip())
         self._pending = pending[hold:]
         return pending[:hold]
 
     def flush(self) -> str:
         """What was held back, once the reply ended without a call block."""
         pending, self._pending = self._pending, ""
-        return "" if self.started else pending
+        if self.started:
+            return ""
+        start, syntax = _first_block(pending, final=True)
+        if syntax is None:
+            return pending
+        self.started = True
+        return pending[:start].rstrip()
 
 
 def repair_request(problems: Sequence[str], *, calling: bool) -> str:
