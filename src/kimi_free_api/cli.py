@@ -1,5 +1,5 @@
 """`kimi-free-api serve` runs the gateway; `kimi-free-api emulator` runs the fake Kimi upstream; `accounts` and
-`keys` manage server mode's stored accounts and API keys.
+`keys` manage server mode's stored accounts and API keys; `doctor` checks Kimi's protocol with a live script.
 
 The standard library's argparse parses the command line: a CLI framework would be the largest thing the server
 loads (typer brings pydantic and rich, about 10 MB of the gateway's memory) for six commands.
@@ -13,7 +13,9 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -128,6 +130,36 @@ def keys_revoke(args: argparse.Namespace) -> None:
     print(f"revoked key {args.key}")
 
 
+def _doctor_token(args: argparse.Namespace, settings: Settings) -> str:
+    """The token given, else the server's first account (KIMI_TOKENS, KIMI_TOKENS_FILE, then stored ones)."""
+    if args.token_file:
+        try:
+            return Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"--token-file: {exc.strerror}: {args.token_file}") from exc
+    if args.token:
+        return str(args.token).strip()
+    try:
+        tokens = settings.server_tokens()
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from exc
+    stored = [account.token for account in SqliteStore.in_dir(settings.data_dir).list_accounts()]
+    candidates = [*tokens, *stored]
+    if candidates:
+        return candidates[0]
+    raise UsageError("doctor needs a Kimi token: --token, --token-file, KIMI_TOKENS or `accounts add`")
+
+
+def doctor(args: argparse.Namespace) -> None:
+    from kimi_free_api.doctor import diagnose
+
+    settings = _settings(kimi_base_url=args.base_url)
+    configure_logging("WARNING", settings.log_json)
+    token = _doctor_token(args, settings)
+    save_token = args.save_token or str(Path(settings.data_dir) / "doctor-refresh-token")
+    sys.exit(asyncio.run(diagnose(settings, token, save_token=save_token, record=args.record or "")))
+
+
 Command = Callable[[argparse.Namespace], None]
 
 
@@ -163,6 +195,17 @@ def parser() -> argparse.ArgumentParser:
     fake.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
     fake.add_argument("--open", action="store_true", help="accept any bearer string as an account")
     fake.add_argument("--event-delay-ms", type=int, default=30, help="delay between answer frames (default 30)")
+
+    check = _command(commands, "doctor", doctor, "Check Kimi's protocol with a short live script; exit 1 on drift.")
+    check.add_argument("--token", help="a Kimi refresh token or access token (default: the server's first account)")
+    check.add_argument("--token-file", help="read the token from this file instead (keeps it out of ps and history)")
+    check.add_argument("--base-url", help="Kimi web origin [env KIMI_BASE_URL]")
+    check.add_argument("--record", metavar="FILE", help="write a trace of every call's and frame's shape (no text)")
+    check.add_argument(
+        "--save-token",
+        metavar="FILE",
+        help="where a rotated refresh token goes [default DATA_DIR/doctor-refresh-token]",
+    )
 
     accounts = _group(commands, "accounts", "Kimi accounts the server answers with (server mode).")
     add = _command(accounts, "add", accounts_add, "Add a Kimi account (takes effect when the server starts).")

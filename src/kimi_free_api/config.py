@@ -102,6 +102,9 @@ class Settings:
     # How files reach Kimi, and how the Chat request names them (upstream/files.py documents the variants).
     kimi_upload_flow: str = "direct"
     kimi_file_ref_style: str = "block"
+    # Append the shape of every Chat frame Kimi sends (no text, ids or tokens) to this JSONL file, for a bug
+    # report (upstream/trace.py); empty records nothing. Off by default: it costs a write per frame.
+    kimi_trace_file: str = ""
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -70,11 +71,14 @@ class WebChatStream:
         translator: FrameTranslator,
         watchdog: IdleWatchdog,
         coalesce_s: float = 0.0,
+        observer: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        """`observer` sees every decoded frame before it is translated (`upstream/trace.py` records them)."""
         self._response = response
         self._reader: StreamReader = response.content
         self._decoder = EnvelopeDecoder()
         self._translator = translator
+        self._observer = observer
         self._watchdog = watchdog
         self._loop = asyncio.get_running_loop()
         self._last_activity = self._loop.time()
@@ -135,6 +139,8 @@ class WebChatStream:
                     continue
                 frame = orjson.loads(message)
                 if type(frame) is dict:
+                    if self._observer is not None:
+                        self._observer(frame)
                     translate(frame, batch)
         except GatewayError as exc:
             self._failure = exc

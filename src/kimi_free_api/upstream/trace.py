@@ -1,0 +1,63 @@
+"""A trace of Kimi's wire format: one JSON line per request, answer or frame, holding only its shape.
+
+Shapes come from `upstream/drift.py`, so a trace carries keys, protocol words and value types but no text, ids or
+tokens: it is safe to attach to a bug report, and the emulator can replay it (`emulator/replay.py`) so that what a
+user saw becomes a test. Each line is an object with `kind` (`request`, `answer`, `frame`, `end` or `note`), labels
+that are protocol vocabulary chosen by the code (`step`, `call`, `status`, `flags`) and `shape`.
+
+The format is versioned by the first line, `{"kind": "trace", "format": TRACE_FORMAT}`; readers skip kinds they do
+not know.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from kimi_free_api.upstream.drift import frame_shape
+
+TRACE_FORMAT = "kimi-free-api-trace/1"
+Label = str | int
+
+
+class TraceRecorder:
+    """Appends shapes to a JSONL file; one recorder may be shared by every stream of a process (hence the lock)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._file: IO[bytes] = Path(path).open("ab")  # noqa: SIM115 - held open for the recorder's whole life
+        self._lock = threading.Lock()
+        self._step = ""
+        self._write({"kind": "trace", "format": TRACE_FORMAT})
+
+    def begin(self, step: str) -> None:
+        """Labels what follows with the step of a script (the doctor's `plain`, `thinking` …)."""
+        self._step = step
+
+    def note(self, kind: str, value: Any, **labels: Label) -> None:
+        line: dict[str, Any] = {"kind": kind}
+        if self._step:
+            line["step"] = self._step
+        line.update(labels)
+        line["shape"] = frame_shape(value)
+        self._write(line)
+
+    def mark(self, kind: str, **labels: Label) -> None:
+        """A line without a shape, e.g. the doctor's verdict on one assumption."""
+        self._write({"kind": kind, **({"step": self._step} if self._step else {}), **labels})
+
+    def frame(self, frame: dict[str, Any]) -> None:
+        """The observer a Chat stream calls with every decoded frame."""
+        self.note("frame", frame)
+
+    def _write(self, line: dict[str, Any]) -> None:
+        data = orjson.dumps(line, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+        with self._lock:
+            self._file.write(data)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
