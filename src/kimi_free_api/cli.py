@@ -87,7 +87,11 @@ def run_emulator(args: argparse.Namespace) -> None:
     from kimi_free_api.emulator.server import run
 
     configure_logging()
-    run(args.host, args.port, EmulatorConfig(open_accounts=args.open, event_delay_ms=args.event_delay_ms))
+    try:
+        config = EmulatorConfig(open_accounts=args.open, event_delay_ms=args.event_delay_ms, replay=args.replay)
+    except ValueError as exc:  # the emulator's InvalidSetting, e.g. a trace that cannot be read
+        raise UsageError(str(exc)) from exc
+    run(args.host, args.port, config)
 
 
 def _store() -> SqliteStore:
@@ -195,6 +199,7 @@ def parser() -> argparse.ArgumentParser:
     fake.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
     fake.add_argument("--open", action="store_true", help="accept any bearer string as an account")
     fake.add_argument("--event-delay-ms", type=int, default=30, help="delay between answer frames (default 30)")
+    fake.add_argument("--replay", metavar="TRACE", default="", help="answer with the shapes of a recorded trace")
 
     check = _command(commands, "doctor", doctor, "Check Kimi's protocol with a short live script; exit 1 on drift.")
     check.add_argument("--token", help="a Kimi refresh token or access token (default: the server's first account)")
