@@ -201,18 +201,17 @@ class Wire:
         return body
 
     async def _envelope(self, stream: Stream, flags: int, message: bytes, on_frame: FrameHook | None) -> bool:
+        if self._trace is not None:
+            self._trace.envelope(flags, message)
         try:
             value = orjson.loads(message) if message else None
         except orjson.JSONDecodeError:
             value = None
         if flags & END_FLAGS:
             stream.ends.append((flags, value))
-            self._note("end", value, flags=flags)
             return True
         if not isinstance(value, dict):
             stream.not_json += 1
-            self._note("frame", value, flags=flags)
             return True
         stream.frames.append(value)
-        self._note("frame", value)
         return on_frame is None or await on_frame(value)

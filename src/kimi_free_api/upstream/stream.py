@@ -71,9 +71,9 @@ class WebChatStream:
         translator: FrameTranslator,
         watchdog: IdleWatchdog,
         coalesce_s: float = 0.0,
-        observer: Callable[[dict[str, Any]], None] | None = None,
+        observer: Callable[[int, bytes], None] | None = None,
     ) -> None:
-        """`observer` sees every decoded frame before it is translated (`upstream/trace.py` records them)."""
+        """`observer` sees every envelope's flags and message as it arrives (`upstream/trace.py` records them)."""
         self._response = response
         self._reader: StreamReader = response.content
         self._decoder = EnvelopeDecoder()
@@ -132,6 +132,8 @@ class WebChatStream:
         translate = self._translator.translate
         try:
             for flags, message in self._decoder.feed(data):
+                if self._observer is not None:
+                    self._observer(flags, message)
                 if flags & END_FLAGS:
                     error = trailer_error(flags, message)
                     if error is not None:
@@ -139,8 +141,6 @@ class WebChatStream:
                     continue
                 frame = orjson.loads(message)
                 if type(frame) is dict:
-                    if self._observer is not None:
-                        self._observer(frame)
                     translate(frame, batch)
         except GatewayError as exc:
             self._failure = exc

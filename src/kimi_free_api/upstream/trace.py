@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from kimi_free_api.upstream.connect import END_FLAGS
 from kimi_free_api.upstream.drift import frame_shape
 
 TRACE_FORMAT = "kimi-free-api-trace/1"
@@ -48,9 +49,21 @@ class TraceRecorder:
         """A line without a shape, e.g. the doctor's verdict on one assumption."""
         self._write({"kind": kind, **({"step": self._step} if self._step else {}), **labels})
 
-    def frame(self, frame: dict[str, Any]) -> None:
-        """The observer a Chat stream calls with every decoded frame."""
-        self.note("frame", frame)
+    def envelope(self, flags: int, message: bytes) -> None:
+        """One envelope of a Chat stream (the observer `WebChatStream` calls): a frame, or the end of the stream.
+
+        A data envelope that is not a JSON object keeps its flags in the line, so a replay can tell it apart.
+        """
+        try:
+            value = orjson.loads(message) if message else None
+        except orjson.JSONDecodeError:
+            value = None
+        if flags & END_FLAGS:
+            self.note("end", value, flags=flags)
+        elif isinstance(value, dict):
+            self.note("frame", value)
+        else:
+            self.note("frame", value, flags=flags)
 
     def _write(self, line: dict[str, Any]) -> None:
         data = orjson.dumps(line, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)

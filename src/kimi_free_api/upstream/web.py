@@ -134,7 +134,7 @@ class KimiWebAdapter:
             cumulative=self._settings.kimi_append_mode == "cumulative",
             strip_markers=self._settings.strip_citation_markers,
         )
-        observer = self._trace.frame if self._trace is not None else None
+        observer = self._trace.envelope if self._trace is not None else None
         return WebChatStream(
             response, translator, self.watchdog, self._settings.relay_coalesce_ms / 1000, observer=observer
         )
