@@ -211,7 +211,12 @@ async def test_a_replayed_trace_reproduces_the_same_shapes(tmp_path: Path) -> No
     assert set(replayed_steps) == set(recorded_steps)
     for step in recorded_steps.keys() - {"cancel"}:
         assert replayed_steps[step] == recorded_steps[step], step
-    assert _results(second) == _results(first)
+    # Citation markers and id formats live in values, which a trace erases (its verdict lines keep what was seen).
+    by_values = {"search.markers", "chat.id_format"}
+    first_results, second_results = _results(first), _results(second)
+    assert {k: v for k, v in second_results.items() if k not in by_values} == {
+        k: v for k, v in first_results.items() if k not in by_values
+    }
 
 
 async def test_a_users_trace_becomes_a_gateway_test(tmp_path: Path) -> None:
