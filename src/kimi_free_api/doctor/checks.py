@@ -92,9 +92,15 @@ def _failed_call(reply: Reply | None, what: str) -> Verdict | None:
         return untested(f"{what} was not reached")
     if reply.failure:
         return untested(f"{what}: {reply.failure}")
+    if reply.status in (401, 403):
+        return untested(f"Kimi refused the token ({what}: HTTP {reply.status})")
     if not reply.ok:
-        return differs(f"{what} answered HTTP {reply.status}, {shape_text(reply.body)}")
+        return differs(f"{what} answered HTTP {reply.status}, {_body(reply.body)}")
     return None
+
+
+def _body(body: Any) -> str:
+    return "a body that is not JSON" if body is None else shape_text(body)
 
 
 def _stream(seen: Observations, step: str) -> Stream | Verdict:
@@ -104,7 +110,7 @@ def _stream(seen: Observations, step: str) -> Stream | Verdict:
     if stream.failure:
         return untested(f"the {step} answer: {stream.failure}")
     if stream.status != 200:
-        return differs(f"Chat answered HTTP {stream.status}, {shape_text(stream.body)}")
+        return differs(f"Chat answered HTTP {stream.status}, {_body(stream.body)}")
     return stream
 
 
