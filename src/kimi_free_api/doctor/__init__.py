@@ -34,7 +34,7 @@ def _save_token(path: str, token: str) -> None:
 
 async def diagnose(settings: Settings, token: str, *, save_token: str, record: str = "", say: Print = print) -> int:
     """Runs the script with `token`; a refresh token Kimi rotates is written to `save_token`. The exit status."""
-    trace = TraceRecorder(record) if record else None
+    trace = TraceRecorder(record, fresh=True) if record else None
     say(f"kimi-free-api doctor: {settings.kimi_base_url}")
     try:
         async with aiohttp.ClientSession(

@@ -27,8 +27,9 @@ Label = str | int
 class TraceRecorder:
     """Appends shapes to a JSONL file; one recorder may be shared by every stream of a process (hence the lock)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self._file: IO[bytes] = Path(path).open("ab")  # noqa: SIM115 - held open for the recorder's whole life
+    def __init__(self, path: str | Path, *, fresh: bool = False) -> None:
+        """`fresh` starts the file anew; otherwise a trace is appended (a gateway restarting keeps its history)."""
+        self._file: IO[bytes] = Path(path).open("wb" if fresh else "ab")  # noqa: SIM115 - open as long as the recorder
         self._lock = threading.Lock()
         self._step = ""
         self._write({"kind": "trace", "format": TRACE_FORMAT})
