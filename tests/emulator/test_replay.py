@@ -125,7 +125,7 @@ async def test_a_refused_call_and_the_catalog_are_replayed(
     catalog = {
         "availableModels": [{"id": S, "scenario": "SCENARIO_K3", "reasoningEffortOptions": ["REASONING_EFFORT_LOW"]}]
     }
-    trace = [
+    trace: list[dict[str, Any]] = [
         HEADER,
         {"kind": "answer", "step": "catalog", "call": "GetAvailableModels", "status": 200, "shape": catalog},
         {"kind": "request", "step": "plain", "call": "Chat", "shape": {}},
