@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -24,6 +25,9 @@ from kimi_free_api.config import Settings, SettingsError
 from kimi_free_api.pool.accounts import account_id
 from kimi_free_api.redact import configure_logging, mask_token
 from kimi_free_api.state.sqlite import KEY_PREFIX, SqliteStore
+
+if TYPE_CHECKING:
+    from kimi_free_api.state.redis import RedisState
 
 log = logging.getLogger("kimi_free_api")
 _LISTEN_BACKLOG = 1024
@@ -154,14 +158,32 @@ def _doctor_token(args: argparse.Namespace, settings: Settings) -> str:
     raise UsageError("doctor needs a Kimi token: --token, --token-file, KIMI_TOKENS or `accounts add`")
 
 
-def doctor(args: argparse.Namespace) -> None:
+async def _diagnose(args: argparse.Namespace, settings: Settings, token: str) -> int:
     from kimi_free_api.doctor import diagnose
 
+    # The gateway's own token cache, so a refresh token Kimi rotates stays usable by the server.
+    store = SqliteStore.in_dir(settings.data_dir)
+    shared = _redis(settings.redis_url) if settings.redis_url else None
+    try:
+        return await diagnose(
+            settings, token, tokens=shared or store, record=args.record or "", save_token=args.save_token or ""
+        )
+    finally:
+        if shared is not None:
+            await shared.close()
+        store.close()
+
+
+def _redis(url: str) -> RedisState:
+    from kimi_free_api.state.redis import RedisState
+
+    return RedisState.from_url(url)
+
+
+def doctor(args: argparse.Namespace) -> None:
     settings = _settings(kimi_base_url=args.base_url)
     configure_logging("WARNING", settings.log_json)
-    token = _doctor_token(args, settings)
-    save_token = args.save_token or str(Path(settings.data_dir) / "doctor-refresh-token")
-    sys.exit(asyncio.run(diagnose(settings, token, save_token=save_token, record=args.record or "")))
+    sys.exit(asyncio.run(_diagnose(args, settings, _doctor_token(args, settings))))
 
 
 Command = Callable[[argparse.Namespace], None]

@@ -151,6 +151,27 @@ async def test_against_the_2026_shape_everything_holds(tmp_path: Path) -> None:
     assert saved.read_text().strip() not in ("", token)
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert token not in out + err
+    assert "the new one is kept in the gateway's token cache" in out
+
+
+async def test_a_rotated_token_stays_usable_by_the_doctor_and_the_gateway(tmp_path: Path) -> None:
+    async with _emulator() as url:
+        # Access tokens too short-lived to reuse: the gateway has to refresh, with the newest refresh token.
+        await _control(url, "config", {"rotate_refresh_tokens": True, "access_token_ttl_s": 30})
+        token = await _refresh_token(url)
+        # The token given is revoked by the first run; the second finds the newest one in the token cache.
+        for _ in range(2):
+            _, out, _ = await _doctor(url, token, tmp_path)
+            assert _results(out)["refresh.rotation"] == "held", out
+        process, gateway = await spawn_gateway({"KIMI_BASE_URL": url, "DATA_DIR": str(tmp_path / "data")})
+        try:
+            async with AsyncOpenAI(base_url=gateway + "/v1", api_key=token, max_retries=0) as client:
+                reply = await client.chat.completions.create(model="kimi", messages=[{"role": "user", "content": "hi"}])
+        finally:
+            await stop_process(process)
+        refreshes = (await _get(url, "state"))["refreshes"]
+    assert (reply.choices[0].message.content or "").startswith("Echo: hi")
+    assert refreshes == 3  # two doctor runs and the gateway, each with the token the one before it received
 
 
 async def test_an_older_shape_is_named_exactly(tmp_path: Path) -> None:

@@ -8,10 +8,13 @@ a step that cannot run leaves its observation empty, which the checks report as 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_free_api.config import Settings
+from kimi_free_api.core.credentials import credential_id
+from kimi_free_api.core.ports import CachedAccess, TokenCache
 from kimi_free_api.doctor.wire import (
     AVAILABLE_MODELS,
     CANCEL_CHAT,
@@ -91,9 +94,13 @@ def assistant_id(stream: Stream) -> str:
 
 
 class Script:
-    def __init__(self, wire: Wire, settings: Settings) -> None:
+    def __init__(self, wire: Wire, settings: Settings, tokens: TokenCache | None = None) -> None:
+        """`tokens` is the gateway's token cache: the newest refresh token of a rotated credential is read from it
+        and written back to it, so the doctor and the gateway stay one holder (see README, one holder per account).
+        """
         self._wire = wire
         self._settings = settings
+        self._tokens = tokens
         self.seen = Observations()
 
     async def run(self, token: str) -> Observations:
@@ -117,12 +124,14 @@ class Script:
             seen.token_kind, seen.access_claims = "access", claims
             self._wire.use(token)
             return True
-        seen.token_kind, seen.sent_refresh_token = "refresh", token
-        seen.refresh = await self._wire.refresh(token)
+        cached = await self._tokens.load(credential_id(token)) if self._tokens is not None else None
+        newest = cached.refresh_token if cached is not None and cached.refresh_token else token
+        seen.token_kind, seen.sent_refresh_token = "refresh", newest
+        seen.refresh = await self._wire.refresh(newest)
         reply = seen.refresh
         if not reply.ok:
             # The 2026 call failed: the older one may still give an access token for the rest of the script.
-            seen.legacy_refresh = reply = await self._wire.legacy_refresh(token)
+            seen.legacy_refresh = reply = await self._wire.legacy_refresh(newest)
         access = _text(reply.field("accessToken", "access_token"))
         if not reply.ok or not access:
             seen.fatal = "the token was not accepted" if reply.status in (401, 403) else "no token exchange worked"
@@ -130,6 +139,12 @@ class Script:
         seen.new_refresh_token = _text(reply.field("refreshToken", "refresh_token"))
         seen.access_claims = jwt.claims(access)
         self._wire.use(access)
+        if self._tokens is not None:
+            # "" while the token given is still the newest, as the gateway's own token cache keeps it.
+            latest = seen.new_refresh_token or newest
+            expires = jwt.expiry(seen.access_claims) or time.time() + self._settings.token_default_ttl_s
+            entry = CachedAccess(access, expires, latest if latest != token else "")
+            await self._tokens.save(credential_id(token), entry)
         return True
 
     async def _catalog(self) -> None:
