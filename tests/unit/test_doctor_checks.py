@@ -165,3 +165,13 @@ def test_a_moved_endpoint_is_drift_with_its_status() -> None:
     verdicts = _verdicts(seen)
     assert verdicts["refresh.connect"] == (DIFFERS, "RefreshToken answered HTTP 404, a body that is not JSON")
     assert verdicts["refresh.legacy"] == (HELD, "")
+
+
+def test_an_access_token_brought_along_is_not_judged_by_its_lifetime() -> None:
+    month = {"typ": "access", "iat": 1_700_000_000, "exp": 1_702_592_000}
+    seen = _observations(token_kind="access", refresh=None, access_claims=month)
+    verdicts = _verdicts(seen)
+    assert verdicts["token.access"][0] == HELD
+    assert verdicts["refresh.connect"][0] == verdicts["refresh.rotation"][0] == UNTESTED
+    exchanged = _verdicts(_observations(access_claims=month))
+    assert exchanged["token.access"] == (DIFFERS, "typ=access, lifetime 2592000 s")
