@@ -13,7 +13,7 @@ import pytest
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.config import InvalidSetting
 from kimi_free_api.emulator.g3 import AVAILABLE_MODELS, CANCEL_CHAT, DELETE_CHAT
-from kimi_free_api.emulator.replay import TraceError, load_trace
+from kimi_free_api.emulator.replay import Filler, TraceError, load_trace
 
 from .client import call, chat, chat_body, eventually
 
@@ -179,3 +179,13 @@ async def test_the_control_api_names_a_bad_replay_setting(session: aiohttp.Clien
     async with session.post("/_emulator/config", json={"replay": str(tmp_path / "missing.jsonl")}) as response:
         assert response.status == 400
         assert (await response.json())["error"]["param"] == "replay"
+
+
+def test_a_snake_cased_trace_keeps_its_casing_and_its_ties() -> None:
+    filler = Filler("chat-1", "question-1", "reply-1")
+    block = {"id": S, "parent_id": S, "text": {"content": S}}
+    frame = filler.frame({"op": "set", "mask": "block.text", "event_offset": "num", "block": block}, 7)
+    assert frame["event_offset"] == 7
+    assert frame["block"]["parent_id"] == "reply-1" and "parentId" not in frame["block"]
+    append = filler.frame({"op": "append", "mask": "block.text.content", "block": {"id": S, "text": {"content": S}}}, 8)
+    assert append["block"]["id"] == frame["block"]["id"]

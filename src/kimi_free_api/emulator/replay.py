@@ -109,6 +109,10 @@ def load_trace(path: str) -> Trace:
     return Trace(streams, answers)
 
 
+def _parent(own: str, parent: str) -> dict[str, str]:
+    return {"id": own, "parentId": parent, "parent_id": parent}
+
+
 @dataclass
 class Filler:
     """Turns shapes back into values: the emulator's own text, and the ids of the chat it is answering."""
@@ -151,19 +155,20 @@ class Filler:
         frame = self.value(shape)
         if not isinstance(frame, dict):
             return frame
-        if isinstance(frame.get("eventOffset"), int):
-            frame["eventOffset"] = offset
+        for name in ("eventOffset", "event_offset"):  # a trace keeps the casing it was recorded in
+            if isinstance(frame.get(name), int):
+                frame[name] = offset
         self._tie(frame.get("chat"), {"id": self.chat_id})
         message = frame.get("message")
         if isinstance(message, dict):
             user = message.get("role") == "user"
             own = self.question_id if user else self.reply_id
-            self._tie(message, {"id": own, "parentId": "" if user else self.question_id})
+            self._tie(message, _parent(own, "" if user else self.question_id))
             for block in message.get("blocks") or ():
-                self._tie(block, {"id": "0_0", "parentId": own})
+                self._tie(block, _parent("0_0", own))
         block = frame.get("block")
         if isinstance(block, dict):
-            self._tie(block, {"id": self._block_id(frame), "parentId": self.reply_id})
+            self._tie(block, _parent(self._block_id(frame), self.reply_id))
         return frame
 
     def _block_id(self, frame: dict[str, Any]) -> str:
