@@ -13,10 +13,7 @@ import contextlib
 import gc
 import logging
 import signal
-import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -25,9 +22,6 @@ from kimi_free_api.config import Settings, SettingsError
 from kimi_free_api.pool.accounts import account_id
 from kimi_free_api.redact import configure_logging, mask_token
 from kimi_free_api.state.sqlite import KEY_PREFIX, SqliteStore
-
-if TYPE_CHECKING:
-    from kimi_free_api.state.redis import RedisState
 
 log = logging.getLogger("kimi_free_api")
 _LISTEN_BACKLOG = 1024
@@ -138,52 +132,16 @@ def keys_revoke(args: argparse.Namespace) -> None:
     print(f"revoked key {args.key}")
 
 
-def _doctor_token(args: argparse.Namespace, settings: Settings) -> str:
-    """The token given, else the server's first account (KIMI_TOKENS, KIMI_TOKENS_FILE, then stored ones)."""
-    if args.token_file:
-        try:
-            return Path(args.token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"--token-file: {exc.strerror}: {args.token_file}") from exc
-    if args.token:
-        return str(args.token).strip()
-    try:
-        tokens = settings.server_tokens()
-    except SettingsError as exc:
-        raise UsageError(str(exc)) from exc
-    stored = [account.token for account in SqliteStore.in_dir(settings.data_dir).list_accounts()]
-    candidates = [*tokens, *stored]
-    if candidates:
-        return candidates[0]
-    raise UsageError("doctor needs a Kimi token: --token, --token-file, KIMI_TOKENS or `accounts add`")
-
-
-async def _diagnose(args: argparse.Namespace, settings: Settings, token: str) -> int:
-    from kimi_free_api.doctor import diagnose
-
-    # The gateway's own token cache, so a refresh token Kimi rotates stays usable by the server.
-    store = SqliteStore.in_dir(settings.data_dir)
-    shared = _redis(settings.redis_url) if settings.redis_url else None
-    try:
-        return await diagnose(
-            settings, token, tokens=shared or store, record=args.record or "", save_token=args.save_token or ""
-        )
-    finally:
-        if shared is not None:
-            await shared.close()
-        store.close()
-
-
-def _redis(url: str) -> RedisState:
-    from kimi_free_api.state.redis import RedisState
-
-    return RedisState.from_url(url)
-
-
 def doctor(args: argparse.Namespace) -> None:
+    from kimi_free_api.doctor.command import DoctorUsageError, run_doctor
+
     settings = _settings(kimi_base_url=args.base_url)
     configure_logging("WARNING", settings.log_json)
-    sys.exit(asyncio.run(_diagnose(args, settings, _doctor_token(args, settings))))
+    try:
+        status = run_doctor(args, settings)
+    except DoctorUsageError as exc:
+        raise UsageError(str(exc)) from exc
+    raise SystemExit(status)
 
 
 Command = Callable[[argparse.Namespace], None]
@@ -228,11 +186,7 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--token-file", help="read the token from this file instead (keeps it out of ps and history)")
     check.add_argument("--base-url", help="Kimi web origin [env KIMI_BASE_URL]")
     check.add_argument("--record", metavar="FILE", help="write a trace of every call's and frame's shape (no text)")
-    check.add_argument(
-        "--save-token",
-        metavar="FILE",
-        help="where a rotated refresh token goes [default DATA_DIR/doctor-refresh-token]",
-    )
+    check.add_argument("--save-token", metavar="FILE", help="also write a rotated refresh token to this file")
 
     accounts = _group(commands, "accounts", "Kimi accounts the server answers with (server mode).")
     add = _command(accounts, "add", accounts_add, "Add a Kimi account (takes effect when the server starts).")

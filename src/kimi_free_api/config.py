@@ -43,6 +43,9 @@ class Settings:
     kimi_language: str = "zh-CN"
     kimi_timezone: str = "Asia/Shanghai"
     kimi_proxy: str = ""
+    # Append the shape of every envelope of Kimi's Chat streams (no text, ids or tokens) to this JSONL file, for a
+    # bug report (upstream/trace.py); empty records nothing. Off by default: it costs a write per envelope.
+    kimi_trace_file: str = ""
     connect_timeout_s: float = 15.0
     # Longest silence tolerated from a running upstream stream before it is treated as dead.
     stream_idle_timeout_s: float = 120.0
@@ -102,9 +105,6 @@ class Settings:
     # How files reach Kimi, and how the Chat request names them (upstream/files.py documents the variants).
     kimi_upload_flow: str = "direct"
     kimi_file_ref_style: str = "block"
-    # Append the shape of every Chat frame Kimi sends (no text, ids or tokens) to this JSONL file, for a bug
-    # report (upstream/trace.py); empty records nothing. Off by default: it costs a write per frame.
-    kimi_trace_file: str = ""
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -103,9 +103,9 @@ class EmulatorConfig:
     # File uploads: the wait before an upload is answered, and from upload until the file counts as parsed.
     upload_delay_ms: float = 0
     parse_delay_ms: float = 50
-    models: list[dict[str, Any]] = field(default_factory=_default_models)
     # A recorded trace (doctor --record, KIMI_TRACE_FILE) to replay: Chat replies and the catalog take its shapes.
     replay: str = ""
+    models: list[dict[str, Any]] = field(default_factory=_default_models)
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
