@@ -107,7 +107,8 @@ class Script:
         if not await self._exchange(token):
             return self.seen
         try:
-            await self._catalog()
+            if not await self._catalog():
+                return self.seen
             for step in ("plain", "thinking", "search"):
                 await self._answer(step, thinking=step == "thinking", search=step == "search")
             await self._upload()
@@ -147,9 +148,15 @@ class Script:
             await self._tokens.save(credential_id(token), entry)
         return True
 
-    async def _catalog(self) -> None:
+    async def _catalog(self) -> bool:
+        """The first call with the access token: whether the rest of the script can run at all."""
         self._wire.begin("catalog")
-        self.seen.catalog = await self._wire.unary(AVAILABLE_MODELS, {})
+        reply = self.seen.catalog = await self._wire.unary(AVAILABLE_MODELS, {})
+        if reply.failure:
+            self.seen.fatal = f"Kimi could not be reached: {reply.failure}"
+        elif reply.status in (401, 403):
+            self.seen.fatal = "the token was not accepted"
+        return not self.seen.fatal
 
     async def _answer(self, step: str, **switches: bool) -> None:
         self._wire.begin(step)

@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 
 from kimi_free_api.config import Settings
+from kimi_free_api.core.errors import UpstreamError
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.connect import END_FLAGS, EnvelopeDecoder, encode_envelope
 from kimi_free_api.upstream.headers import browser_headers, identity_headers
@@ -126,10 +127,8 @@ class Wire:
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._note("answer", None, call=name, status=0)
             return Reply(0, failure=f"no answer ({type(exc).__name__})")
-        try:
-            body = orjson.loads(raw) if raw.strip() else {}
-        except orjson.JSONDecodeError:
-            body = None
+        # An empty unary body means {} in Connect's JSON codec.
+        body = _json(raw) if raw.strip() else {}
         self._note("answer", body, call=name, status=status)
         return Reply(status, body)
 
@@ -187,26 +186,19 @@ class Wire:
         except (aiohttp.ClientError, TimeoutError) as exc:
             self._note("answer", None, call="Chat", status=0)
             return Stream(0, failure=f"the stream broke off ({type(exc).__name__})")
-        except Exception as exc:  # an envelope the decoder refuses (oversized, bad gzip)
+        except (UpstreamError, OSError, EOFError) as exc:  # an envelope the decoder refuses (oversized, bad gzip)
             self._note("answer", None, call="Chat", status=0)
             return Stream(0, failure=f"undecodable stream ({type(exc).__name__})")
 
     async def _send_error(self, response: aiohttp.ClientResponse) -> Any:
-        raw = await response.read()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
+        body = _json(await response.read())
         self._note("answer", body, call="Chat", status=response.status)
         return body
 
     async def _envelope(self, stream: Stream, flags: int, message: bytes, on_frame: FrameHook | None) -> bool:
         if self._trace is not None:
             self._trace.envelope(flags, message)
-        try:
-            value = orjson.loads(message) if message else None
-        except orjson.JSONDecodeError:
-            value = None
+        value = _json(message)
         if flags & END_FLAGS:
             stream.ends.append((flags, value))
             return True
@@ -215,3 +207,11 @@ class Wire:
             return True
         stream.frames.append(value)
         return on_frame is None or await on_frame(value)
+
+
+def _json(raw: bytes) -> Any:
+    """The decoded JSON, or None for anything else (an empty or HTML body, a gRPC-web trailer)."""
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None

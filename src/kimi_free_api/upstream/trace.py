@@ -2,8 +2,9 @@
 
 Shapes come from `upstream/drift.py`, so a trace carries keys, protocol words and value types but no text, ids or
 tokens: it is safe to attach to a bug report, and the emulator can replay it (`emulator/replay.py`) so that what a
-user saw becomes a test. Each line is an object with `kind` (`request`, `answer`, `frame`, `end` or `note`), labels
-that are protocol vocabulary chosen by the code (`step`, `call`, `status`, `flags`) and `shape`.
+user saw becomes a test. Each line is an object with `kind` (`request`, `answer`, `frame`, `end`, or a line without
+a shape such as the doctor's `verdict`), labels that are protocol vocabulary chosen by the code (`step`, `call`,
+`status`, `flags`) and `shape`.
 
 The format is versioned by the first line, `{"kind": "trace", "format": TRACE_FORMAT}`; readers skip kinds they do
 not know.
