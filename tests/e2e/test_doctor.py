@@ -312,8 +312,19 @@ async def test_the_emulator_refuses_a_file_that_is_not_a_trace(tmp_path: Path) -
     assert b"not a kimi-free-api trace" in stderr
 
 
-async def test_an_unreachable_kimi_exits_3(tmp_path: Path) -> None:
+async def test_an_unreachable_kimi_exits_3_and_the_servers_account_is_used(tmp_path: Path) -> None:
     access = "eyJhbGciOiJIUzI1NiJ9.eyJ0eXAiOiJhY2Nlc3MifQ.c2lnbmF0dXJl"  # typ=access: no exchange is tried
-    status, out, _ = await _doctor(f"http://127.0.0.1:{free_port()}", access, tmp_path)
-    assert status == 3
-    assert "could not run the script: Kimi could not be reached" in out
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kimi_free_api",
+        "doctor",
+        "--base-url",
+        f"http://127.0.0.1:{free_port()}",
+        env={**os.environ, "DATA_DIR": str(tmp_path), "KIMI_TOKENS": access},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 3
+    assert "could not run the script: Kimi could not be reached" in stdout.decode()
