@@ -1,5 +1,5 @@
 """`kimi-free-api serve` runs the gateway; `kimi-free-api emulator` runs the fake Kimi upstream; `accounts` and
-`keys` manage server mode's stored accounts and API keys.
+`keys` manage server mode's stored accounts and API keys; `doctor` checks Kimi's protocol with a live script.
 
 The standard library's argparse parses the command line: a CLI framework would be the largest thing the server
 loads (typer brings pydantic and rich, about 10 MB of the gateway's memory) for six commands.
@@ -111,8 +111,12 @@ def run_emulator(args: argparse.Namespace) -> None:
     from kimi_free_api.emulator.server import run
 
     configure_logging()
+    try:
+        config = EmulatorConfig(open_accounts=args.open, event_delay_ms=args.event_delay_ms, replay=args.replay)
+    except ValueError as exc:  # the emulator's InvalidSetting, e.g. a trace that cannot be read
+        raise UsageError(str(exc)) from exc
     with _listening(args.host, args.port):
-        run(args.host, args.port, EmulatorConfig(open_accounts=args.open, event_delay_ms=args.event_delay_ms))
+        run(args.host, args.port, config)
 
 
 def _store() -> SqliteStore:
@@ -167,6 +171,18 @@ def keys_revoke(args: argparse.Namespace) -> None:
     print(f"revoked key {args.key}")
 
 
+def doctor(args: argparse.Namespace) -> None:
+    from kimi_free_api.doctor.command import DoctorUsageError, run_doctor
+
+    settings = _settings(kimi_base_url=args.base_url)
+    configure_logging("WARNING", settings.log_json)
+    try:
+        status = run_doctor(args, settings)
+    except DoctorUsageError as exc:
+        raise UsageError(str(exc)) from exc
+    raise SystemExit(status)
+
+
 Command = Callable[[argparse.Namespace], None]
 
 
@@ -202,6 +218,14 @@ def parser() -> argparse.ArgumentParser:
     fake.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
     fake.add_argument("--open", action="store_true", help="accept any bearer string as an account")
     fake.add_argument("--event-delay-ms", type=int, default=30, help="delay between answer frames (default 30)")
+    fake.add_argument("--replay", metavar="TRACE", default="", help="answer with the shapes of a recorded trace")
+
+    check = _command(commands, "doctor", doctor, "Check Kimi's protocol with a short live script; exit 1 on drift.")
+    check.add_argument("--token", help="a Kimi refresh token or access token (default: the server's first account)")
+    check.add_argument("--token-file", help="read the token from this file instead (keeps it out of ps and history)")
+    check.add_argument("--base-url", help="Kimi web origin [env KIMI_BASE_URL]")
+    check.add_argument("--record", metavar="FILE", help="write a trace of every call's and frame's shape (no text)")
+    check.add_argument("--save-token", metavar="FILE", help="also write a rotated refresh token to this file")
 
     accounts = _group(commands, "accounts", "Kimi accounts the server answers with (server mode).")
     add = _command(accounts, "add", accounts_add, "Add a Kimi account (takes effect when the server starts).")

@@ -48,6 +48,9 @@ class Settings:
     kimi_language: str = "zh-CN"
     kimi_timezone: str = "Asia/Shanghai"
     kimi_proxy: str = ""
+    # Append the shape of every envelope of Kimi's Chat streams (no text, ids or tokens) to this JSONL file, for a
+    # bug report (upstream/trace.py); empty records nothing. Off by default: it costs a write per envelope.
+    kimi_trace_file: str = ""
     connect_timeout_s: float = 15.0
     # Longest silence tolerated from a running upstream stream before it is treated as dead.
     stream_idle_timeout_s: float = 120.0

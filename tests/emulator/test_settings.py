@@ -41,6 +41,7 @@ def test_bad_settings_name_the_field(changes: dict[str, object], param: str) -> 
 
 def test_config_json_has_every_key() -> None:
     assert set(EmulatorConfig().to_json()) == {
+        "replay",
         "event_count", "event_delay_ms", "first_event_delay_ms", "append_mode", "end_stream", "search_results",
         "search_style", "citation_markers", "thinking_events", "thinking_style", "casing", "split_utf8",
         "heartbeat_ms", "enforce_single_stream", "error_style", "access_token_ttl_s", "open_accounts",

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kimi_free_api.emulator.replay import TraceError, load_trace
+
 
 class InvalidSetting(ValueError):
     """A bad setting or fault field; `param` names it so the control API can point at it."""
@@ -123,6 +125,8 @@ class EmulatorConfig:
     # File uploads: the wait before an upload is answered, and from upload until the file counts as parsed.
     upload_delay_ms: float = 0
     parse_delay_ms: float = 50
+    # A recorded trace (doctor --record, KIMI_TRACE_FILE) to replay: Chat replies and the catalog take its shapes.
+    replay: str = ""
     models: list[dict[str, Any]] = field(default_factory=_default_models)
     # Answer prompts that declare tools or ask for JSON with a call or a JSON value built from their schemas
     # (emulator/guided.py), as the demo does; off, they get the usual echo like any prompt.
@@ -141,6 +145,7 @@ class EmulatorConfig:
             if not isinstance(getattr(self, name), bool):
                 raise InvalidSetting(name, f"must be true or false, got {getattr(self, name)!r}")
         _check_models(self.models)
+        _check_replay(self.replay)
 
     def updated(self, changes: Mapping[str, Any]) -> EmulatorConfig:
         reject_unknown("setting", changes, {f.name for f in dataclasses.fields(self)})
@@ -148,6 +153,16 @@ class EmulatorConfig:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _check_replay(path: object) -> None:
+    if not isinstance(path, str):
+        raise InvalidSetting("replay", f"must be the path of a trace file, got {path!r}")
+    if path:
+        try:
+            load_trace(path)
+        except TraceError as exc:
+            raise InvalidSetting("replay", str(exc)) from exc
 
 
 def _check_models(models: object) -> None:

@@ -20,6 +20,8 @@ from kimi_free_api.emulator.faults import IN_STREAM_KINDS
 from kimi_free_api.emulator.files import attached_files
 from kimi_free_api.emulator.framing import FramingError, parse_request
 from kimi_free_api.emulator.ids import new_id
+from kimi_free_api.emulator.replay import Filler
+from kimi_free_api.emulator.replay_stream import ReplayStream
 from kimi_free_api.emulator.runtime import Runtime, bearer, read_json_object
 from kimi_free_api.emulator.state import Chat
 from kimi_free_api.emulator.stream import CONNECT_JSON, ChatStream
@@ -67,11 +69,18 @@ class G3Routes:
                 raise STREAM_BUSY.error()
         except ConnectError as exc:
             return exc.response()
+        trace = runtime.replay()
+        recorded = trace.pick(thinking=turn.thinking, search=turn.search, files=bool(files)) if trace else None
+        if recorded is not None and recorded.refusal is not None:
+            status, shape = recorded.refusal
+            return json_response(status, Filler("", "", "").value(shape))
         if chat is None:
             chat = Chat(new_id(), user_id)
             runtime.state.chats[chat.id] = chat
-        stream = ChatStream(request, runtime, user_id=user_id, chat=chat, turn=turn, fault=fault, files=files)
-        return await stream.run()
+        options: dict[str, Any] = {"user_id": user_id, "chat": chat, "turn": turn, "fault": fault, "files": files}
+        if recorded is not None:
+            return await ReplayStream(request, runtime, recorded=recorded, **options).run()
+        return await ChatStream(request, runtime, **options).run()
 
     async def _envelope(self, request: web.Request) -> dict[str, Any]:
         if request.content_type != CONNECT_JSON:
@@ -145,6 +154,11 @@ class G3Routes:
         }
 
     def _models(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        trace = self._runtime.replay()
+        recorded = trace.answers.get("GetAvailableModels") if trace else None
+        if isinstance(recorded, dict):
+            replayed: dict[str, Any] = Filler("", "", "").value(recorded)
+            return replayed
         models = self._runtime.config.models
         default = {"scenario": models[0]["scenario"], "thinking": bool(models[0].get("thinking"))}
         return {"availableModels": models, "defaultScenario": default}

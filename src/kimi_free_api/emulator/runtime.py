@@ -14,6 +14,7 @@ from kimi_free_api.emulator.config import EmulatorConfig
 from kimi_free_api.emulator.errors import UNAUTHENTICATED, invalid_argument
 from kimi_free_api.emulator.faults import FaultBook
 from kimi_free_api.emulator.ids import new_id, stable_id
+from kimi_free_api.emulator.replay import Trace, load_trace
 from kimi_free_api.emulator.script import AnswerScript
 from kimi_free_api.emulator.state import Account, State
 from kimi_free_api.emulator.tokens import TokenMint, is_expired
@@ -47,12 +48,22 @@ class Runtime:
         self.revoked: set[str] = set()  # refresh tokens replaced by rotation
         self.storage_key = secrets.token_bytes(32)  # signs presigned upload URLs
         self.closing = asyncio.Event()  # set by Emulator.stop so held-open streams let go
+        self._replay: tuple[str, Trace] | None = None
 
     def reset(self) -> None:
         self.config = self.defaults
         self.state.clear()
         self.faults.clear()
         self.script.clear()
+
+    def replay(self) -> Trace | None:
+        """The trace being replayed (`config.replay`), read once per path."""
+        path = self.config.replay
+        if not path:
+            return None
+        if self._replay is None or self._replay[0] != path:
+            self._replay = (path, load_trace(path))
+        return self._replay[1]
 
     def create_account(self, name: str | None = None) -> Account:
         user_id = new_id()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -71,11 +72,14 @@ class WebChatStream:
         translator: FrameTranslator,
         watchdog: IdleWatchdog,
         coalesce_s: float = 0.0,
+        observer: Callable[[int, bytes], None] | None = None,
     ) -> None:
+        """`observer` sees every envelope's flags and message as it arrives (`upstream/trace.py` records them)."""
         self._response = response
         self._reader: StreamReader = response.content
         self._decoder = EnvelopeDecoder()
         self._translator = translator
+        self._observer = observer
         self._watchdog = watchdog
         self._loop = asyncio.get_running_loop()
         self._last_activity = self._loop.time()
@@ -131,6 +135,8 @@ class WebChatStream:
         translate = self._translator.translate
         try:
             for flags, message in self._decoder.feed(data):
+                if self._observer is not None:
+                    self._observer(flags, message)
                 if flags & END_FLAGS:
                     error = trailer_error(flags, message)
                     if error is not None:

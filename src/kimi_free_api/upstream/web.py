@@ -20,6 +20,7 @@ from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.files import KimiFiles, refer_to_files
 from kimi_free_api.upstream.frames import FrameTranslator
 from kimi_free_api.upstream.stream import WebChatStream
+from kimi_free_api.upstream.trace import TraceRecorder
 from kimi_free_api.upstream.watchdog import IdleWatchdog
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class KimiWebAdapter:
         self.watchdog = IdleWatchdog(settings.stream_idle_timeout_s)
         self._unary_timeout = aiohttp.ClientTimeout(total=settings.connect_timeout_s)
         self.files = KimiFiles(self._unary, self._post_with_refresh, storage, settings)
+        self._trace = TraceRecorder(settings.kimi_trace_file) if settings.kimi_trace_file else None
 
     async def _post(
         self, access: Access, path: str, body: Body, content_type: str, limits: aiohttp.ClientTimeout
@@ -143,7 +145,10 @@ class KimiWebAdapter:
             footnotes=self._settings.citation_footnotes,
             overload_retry_after_s=self._settings.overload_retry_after_s,
         )
-        return WebChatStream(response, translator, self.watchdog, self._settings.relay_coalesce_ms / 1000)
+        observer = self._trace.envelope if self._trace is not None else None
+        return WebChatStream(
+            response, translator, self.watchdog, self._settings.relay_coalesce_ms / 1000, observer=observer
+        )
 
     async def upload_file(self, token: str, file: LoadedFile) -> str:
         return await self.files.upload(token, file)
