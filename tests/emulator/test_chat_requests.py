@@ -40,8 +40,12 @@ async def test_bad_bearer(session: aiohttp.ClientSession, token: str) -> None:
     reply = await chat(session, token)
     assert reply.status == 401
     assert reply.body["code"] == "unauthenticated"
-    assert reply.body["message"].startswith("auth.token.invalid: ")
-    assert reply.body["details"] == [{"type": "kimi.reason", "value": "auth.token.invalid"}]
+    # The 2026 shape (S16): a plain message, the reason in `details[].debug`.
+    assert reply.body["message"] == "invalid user token"
+    (detail,) = reply.body["details"]
+    assert detail["type"] == "common.error.v1.ErrorDetail"
+    assert detail["debug"]["reason"] == "REASON_INVALID_AUTH_TOKEN"
+    assert detail["debug"]["localizedMessage"]["message"] == "invalid user token"
 
 
 async def test_refresh_token_is_no_access_token(session: aiohttp.ClientSession, account: Account) -> None:

@@ -27,7 +27,7 @@ class Refusal(NamedTuple):
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
-        (Fault(kind="unauthenticated"), Refusal(401, "unauthenticated", "auth.token.invalid")),
+        (Fault(kind="unauthenticated"), Refusal(401, "unauthenticated", "REASON_INVALID_AUTH_TOKEN")),
         (Fault(kind="rate_limited"), Refusal(429, "resource_exhausted", retry_after="1")),
         (Fault(kind="rate_limited", retry_after=7), Refusal(429, "resource_exhausted", retry_after="7")),
         (Fault(kind="quota"), Refusal(429, "resource_exhausted", "usage.limit_reached")),
@@ -45,7 +45,9 @@ async def test_refusals_before_the_stream(
     assert reply.status == expected.status
     assert reply.headers.get("Retry-After") == expected.retry_after
     assert reply.body["code"] == expected.code
-    if expected.reason:
+    if expected.reason and expected.reason.startswith("REASON_"):
+        assert reply.body["details"][0]["debug"]["reason"] == expected.reason
+    elif expected.reason:
         assert reply.body["message"].startswith(f"{expected.reason}: ")
         assert reply.body["details"] == [{"type": "kimi.reason", "value": expected.reason}]
     else:

@@ -44,7 +44,7 @@ def test_config_json_has_every_key() -> None:
         "event_count", "event_delay_ms", "first_event_delay_ms", "append_mode", "end_stream", "search_results",
         "search_style", "citation_markers", "thinking_events", "thinking_style", "casing", "split_utf8",
         "heartbeat_ms", "enforce_single_stream", "error_style", "access_token_ttl_s", "open_accounts",
-        "rotate_refresh_tokens", "models",
+        "rotate_refresh_tokens", "refresh_endpoints", "chat_id_style", "catalog_shape", "models", "legacy_models",
         "upload_delay_ms", "parse_delay_ms",
     }  # fmt: skip
 

@@ -5,28 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kimi_free_api.core.attachments import Attachments, PreparedTurn
 from kimi_free_api.core.background import BackgroundTasks
 from kimi_free_api.core.catalog import ModelCatalog
+from kimi_free_api.core.chat_ids import asks_new_chat, chat_id_in
 from kimi_free_api.core.continuity import resumption_points
 from kimi_free_api.core.errors import (
     ChatNotFound,
+    FreeTierOverloaded,
     GatewayError,
     ModelNotFound,
     RateLimited,
     Unauthorized,
     UpstreamError,
 )
-from kimi_free_api.core.modelspec import ModelSpec, resolve_model
+from kimi_free_api.core.modelspec import CatalogModel, ModelSpec, resolve_model
 from kimi_free_api.core.ports import (
     AccountPool,
     Conversation,
     ConversationStore,
     KimiUpstream,
+    Lease,
     WaitHook,
 )
 from kimi_free_api.core.prompt import build_prompt, unanswered_tail
@@ -36,16 +38,6 @@ from kimi_free_api.core.tool_protocol import output_directive
 
 log = logging.getLogger(__name__)
 
-# Kimi chat ids are 20 characters of base32hex; the seed accepted any id embedded in conversation_id.
-_CHAT_ID = re.compile(r"[0-9a-zA-Z]{20}")
-
-
-def chat_id_in(conversation_id: str | None) -> str:
-    if not conversation_id:
-        return ""
-    match = _CHAT_ID.search(conversation_id)
-    return match.group(0) if match else ""
-
 
 @dataclass(slots=True, frozen=True)
 class FailoverPolicy:
@@ -53,6 +45,10 @@ class FailoverPolicy:
     backoff_s: float = 0.25
     backoff_max_s: float = 2.0
     capacity_wait_s: float = 30.0
+    # Kimi's free-tier refusal names no wait; the client is told to come back after this long.
+    overload_retry_after_s: float = 30.0
+    # Tried once when Kimi refuses free accounts (e.g. an Instant model, which peak hours spare); "" tries none.
+    overload_fallback_model: str = ""
 
     def delay(self, attempt: int) -> float:
         # Full jitter: retries of many requests failing together do not arrive together.
@@ -63,6 +59,8 @@ def fails_over(error: GatewayError, continuing: bool) -> bool:
     """Whether another account (or another try) may succeed where this attempt failed before any output."""
     if isinstance(error, ChatNotFound):
         return continuing  # the conversation may belong to another of the client's accounts
+    if isinstance(error, FreeTierOverloaded):
+        return False  # every free account gets the same refusal
     return isinstance(error, Unauthorized | RateLimited | UpstreamError)
 
 
@@ -99,14 +97,11 @@ class ChatService:
     async def resolve_model(self, request: ChatRequest, token: str | None) -> ModelSpec:
         """Resolves with the cached catalog; only an unknown name costs a catalog fetch."""
         try:
-            return resolve_model(
-                request.model, self.catalog.cached, use_search=request.use_search, thinking=request.thinking
-            )
+            return _resolve(request, self.catalog.cached)
         except ModelNotFound:
             if self.catalog.fresh():
                 raise
-        catalog = await self.catalog.get(token)
-        return resolve_model(request.model, catalog, use_search=request.use_search, thinking=request.thinking)
+        return _resolve(request, await self.catalog.get(token))
 
     async def start(self, request: ChatRequest, on_wait: WaitHook | None = None) -> ChatRun:
         """Starts the answer: in the Kimi chat it continues when there is one, else in a new chat."""
@@ -126,6 +121,13 @@ class ChatService:
 
     async def _plan(self, request: ChatRequest) -> _Plan:
         explicit = chat_id_in(request.conversation_id)
+        if request.conversation_id is not None and not explicit and not asks_new_chat(request.conversation_id):
+            # Starting a new chat here would keep it upstream for good: the client could never name it again.
+            raise ChatNotFound(
+                "`conversation_id` is not a Kimi chat id: send the `id` of an earlier response to continue it, "
+                'or "none" to start a chat that is kept.',
+                param="conversation_id",
+            )
         if explicit:
             owner = await self.conversations.by_chat(explicit)
             return _Plan(tuple(unanswered_tail(request.messages)) or request.messages[-1:], explicit, owner)
@@ -158,7 +160,11 @@ class ChatService:
         excluded: set[str] = set()
         last_error: GatewayError | None = None
         spec: ModelSpec | None = None
-        for attempt in range(policy.attempts):
+        # Second chances that are not failovers: one renewed access token per account, one fallback model.
+        renewed: set[str] = set()
+        fell_back = False
+        failures = 0
+        while True:
             try:
                 lease = await self.pool.acquire(
                     turn.tokens, frozenset(excluded), max(0.0, deadline - loop.time()), on_wait, only=pinned
@@ -168,6 +174,7 @@ class ChatService:
                     raise last_error from None
                 raise
             run: ChatRun | None = None
+            sent_at = time.monotonic()
             try:
                 if spec is None:
                     spec = await self.resolve_model(request, lease.token)
@@ -175,18 +182,27 @@ class ChatService:
                 run = ChatRun(self, lease, spec, prompt, keep, history=request.messages)
                 await run.open(upstream_chat(prompt, chat_id, spec, files, parent_id), on_wait)
             except GatewayError as error:
-                lease.failed(error)
                 if run is None:
                     lease.release()
-                if not fails_over(error, continuing=bool(chat_id)) or attempt + 1 == policy.attempts:
+                if isinstance(error, Unauthorized) and await self._renewed(lease, renewed, sent_at):
+                    log.info("Kimi rejected account %s's access token; renewed it, sending again", lease.account_id)
+                    continue
+                lease.failed(error)
+                if isinstance(error, FreeTierOverloaded):
+                    fallback = None if fell_back else await self._overload_fallback(spec, lease.token)
+                    if fallback is None:
+                        raise self._overloaded(error) from None
+                    log.info("Kimi refuses free accounts now; trying %s instead", fallback.name)
+                    spec, fell_back = fallback, True
+                    continue
+                failures += 1
+                if not fails_over(error, continuing=bool(chat_id)) or failures == policy.attempts:
                     raise
-                log.info(
-                    "attempt %d on account %s failed (%s); trying again", attempt + 1, lease.account_id, error.code
-                )
+                log.info("attempt %d on account %s failed (%s); trying again", failures, lease.account_id, error.code)
                 if not isinstance(error, UpstreamError):
                     excluded.add(lease.account_id)  # this account's own problem; a transient fault may pass
                 last_error = error
-                await asyncio.sleep(policy.delay(attempt))
+                await asyncio.sleep(policy.delay(failures - 1))
                 continue
             except BaseException:
                 if run is None:
@@ -194,7 +210,46 @@ class ChatService:
                 raise
             lease.succeeded()
             return run
-        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    async def _renewed(self, lease: Lease, renewed: set[str], sent_at: float) -> bool:
+        """Whether the account's access token, rejected inside a stream Kimi answered with HTTP 200, could be
+        exchanged again; once per account and request, so only a second rejection marks the account dead."""
+        if lease.account_id in renewed:
+            return False
+        renewed.add(lease.account_id)
+        try:
+            return await self.upstream.renew_access(lease.token, sent_at)
+        except GatewayError as exc:
+            log.info("renewing account %s's access token failed: %s", lease.account_id, exc.message)
+            return False
+
+    async def _overload_fallback(self, spec: ModelSpec | None, token: str) -> ModelSpec | None:
+        name = self.failover.overload_fallback_model
+        if not name or spec is None or spec.name.lower() == name.lower():
+            return None
+        catalog = await self.catalog.get(token)
+        try:
+            fallback = resolve_model(name, catalog, use_search=spec.search)
+        except GatewayError as exc:
+            log.warning("OVERLOAD_FALLBACK_MODEL %s is unusable: %s", name, exc.message)
+            return None
+        return replace(fallback, silent=spec.silent)
+
+    def _overloaded(self, error: FreeTierOverloaded) -> FreeTierOverloaded:
+        """One quick answer instead of a tour of every free account, each refused alike."""
+        if error.retry_after is None:
+            error.retry_after = self.failover.overload_retry_after_s
+        return error
+
+
+def _resolve(request: ChatRequest, catalog: dict[str, CatalogModel]) -> ModelSpec:
+    return resolve_model(
+        request.model,
+        catalog,
+        use_search=request.use_search,
+        thinking=request.thinking,
+        effort=request.reasoning_effort,
+    )
 
 
 def _names_files(messages: tuple[Message, ...]) -> bool:
