@@ -42,6 +42,7 @@ test: lint typecheck contracts unit
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/relay.py
+	$(BIN)/python bench/accounts.py
 
 # Regenerates the lock files from pyproject.toml (needs network access to the package index).
 lock:

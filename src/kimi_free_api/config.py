@@ -106,7 +106,8 @@ class Settings:
     overload_retry_after_s: float = 30.0
     # A model tried once when Kimi refuses free accounts (e.g. k2d6-chat, an Instant model); empty tries none.
     overload_fallback_model: str = ""
-    # Server accounts' refresh tokens exchanged at once at start-up (then kept fresh by the prober).
+    # Server accounts' refresh tokens exchanged at once at start-up (then kept fresh by the prober); 0 leaves each
+    # exchange to the first request needing it.
     token_warmup_concurrency: int = 8
     cooldown_rate_limited_s: float = 60.0
     cooldown_quota_s: float = 3600.0
@@ -177,10 +178,10 @@ class Settings:
             raise SettingsError("USAGE_TOKENIZER must be 'bpe' or 'estimate'")
         if self.allow_client_tokens not in ("auto", "true", "false"):
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
-        if self.max_in_flight_per_account < 1 or self.failover_attempts < 1 or self.token_warmup_concurrency < 1:
-            raise SettingsError(
-                "MAX_IN_FLIGHT_PER_ACCOUNT, FAILOVER_ATTEMPTS and TOKEN_WARMUP_CONCURRENCY must be at least 1"
-            )
+        if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
+            raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT and FAILOVER_ATTEMPTS must be at least 1")
+        if self.token_warmup_concurrency < 0:
+            raise SettingsError("TOKEN_WARMUP_CONCURRENCY must not be negative")
         for key in self.api_key_list:
             if key.startswith("eyJ") or len(key) < 16:
                 raise SettingsError("API_KEYS entries must be at least 16 characters and must not be Kimi tokens")

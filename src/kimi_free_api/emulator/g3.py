@@ -61,7 +61,7 @@ class G3Routes:
             if fault is not None and fault.kind not in IN_STREAM_KINDS:
                 raise fault.refusal()
             turn = Turn.parse(body)
-            check_model_options(turn, self._served_models(request))
+            check_model_options(turn, runtime.config.models)
             files = attached_files(runtime, turn.file_ids, user_id)
             chat = self._lookup(turn.chat_id, user_id) if turn.chat_id else None
             if runtime.config.enforce_single_stream and runtime.state.active_streams.get(user_id):

@@ -24,7 +24,8 @@ async def probe_forever(
     interval_s: float,
     warmup_concurrency: int = 8,
 ) -> None:
-    await warm_up(scheduler, keep_fresh, interval_s, warmup_concurrency)
+    if warmup_concurrency > 0:
+        await warm_up(scheduler, keep_fresh, interval_s, warmup_concurrency)
     while True:
         await asyncio.sleep(interval_s)
         await probe_once(scheduler, check, keep_fresh, interval_s)
