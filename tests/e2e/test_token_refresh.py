@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 from openai import AsyncOpenAI
 
+from kimi_free_api.config import Settings
 from kimi_free_api.emulator import Emulator, Fault
 from kimi_free_api.emulator.answers import expected_answer
+from kimi_free_api.upstream.auth import TokenResolver
 from tests.e2e.support import GatewayFactory, eventually, openai_client
 
 API_KEY = "gateway-key-for-tests-0123"
@@ -138,3 +141,16 @@ async def test_server_accounts_are_exchanged_at_start_up(gateway_factory: Gatewa
         for n in range(3):
             assert await _ask(client, f"warm {n}")
     assert emulator.state.refreshes == len(accounts), "no request paid an exchange"
+
+
+async def test_a_late_rejection_of_an_old_token_keeps_the_new_one(emulator: Emulator) -> None:
+    """Two requests held the same access token; the second to hear Kimi reject it must not drop the renewal."""
+    account = emulator.create_account("racing")
+    async with aiohttp.ClientSession() as session:
+        resolver = TokenResolver(session, Settings(kimi_base_url=emulator.base_url))
+        old = await resolver.access(account.refresh_token)
+        resolver.invalidate(account.refresh_token, old.token)
+        new = await resolver.access(account.refresh_token)
+        resolver.invalidate(account.refresh_token, old.token)  # the slower request's 401 for the old token
+        assert (await resolver.access(account.refresh_token)).token == new.token != old.token
+    assert emulator.state.refreshes == 2

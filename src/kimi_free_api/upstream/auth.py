@@ -102,11 +102,15 @@ class TokenResolver:
         if self._inflight.get(token) is task:
             del self._inflight[token]
 
-    def invalidate(self, token: str) -> None:
+    def invalidate(self, token: str, rejected: str = "") -> None:
         """Forget the access token of `token`; Kimi rejected it, so neither this cache nor the shared one holds it.
 
-        An exchange still finishing (saving what it got) would hand back the same token: the next caller starts
+        `rejected`: the access token Kimi refused; a newer one, got meanwhile by another request, is kept. An
+        exchange still finishing (saving what it got) would hand back the same token: the next caller starts
         another instead of joining it."""
+        cached = self._cache.get(token)
+        if cached is not None and rejected and cached.token != rejected:
+            return
         dropped = self._cache.pop(token, None)
         if dropped is not None:
             self._rejected[token] = dropped.token

@@ -103,7 +103,7 @@ class KimiWebAdapter:
         response = await self._post(access, path, body, content_type, limits)
         if response.status == 401 and access.refreshable:
             response.release()
-            self.auth.invalidate(token)
+            self.auth.invalidate(token, access.token)
             access = await self.auth.access(token)
             response = await self._post(access, path, body, content_type, limits)
         if response.status != 200:
