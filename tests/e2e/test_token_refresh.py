@@ -154,3 +154,17 @@ async def test_a_late_rejection_of_an_old_token_keeps_the_new_one(emulator: Emul
         resolver.invalidate(account.refresh_token, old.token)  # the slower request's 401 for the old token
         assert (await resolver.access(account.refresh_token)).token == new.token != old.token
     assert emulator.state.refreshes == 2
+
+
+async def test_a_refresh_token_rotated_by_another_holder_is_explained(
+    gateway_factory: GatewayFactory, emulator: Emulator
+) -> None:
+    account = emulator.create_account("shared")
+    first, second = await gateway_factory(), await gateway_factory()  # separate token caches: two holders
+    async with openai_client(first, account.refresh_token) as client:
+        assert await _ask(client)
+    async with openai_client(second, account.refresh_token) as client:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            await _ask(client)
+    assert "another holder of the same login" in caught.value.message
+    assert account.refresh_token not in caught.value.message

@@ -31,6 +31,11 @@ from kimi_free_api.upstream.headers import browser_headers, identity_headers
 log = logging.getLogger(__name__)
 # What a host answers for a call it does not serve (no route, wrong method, or a body it does not take).
 _NOT_SERVED = frozenset({404, 405, 415})
+# Refresh tokens rotate on every exchange: another holder of the same login refreshing first leaves ours revoked.
+_REFRESH_REJECTED = (
+    "Kimi rejected the refresh token: it expired, or another holder of the same login (a browser, another tool) "
+    "refreshed it first, which revokes this copy. Log in again and give the gateway a login of its own."
+)
 
 
 @dataclass(slots=True)
@@ -199,6 +204,8 @@ class TokenResolver:
         try:
             async with request as response:
                 answer = await response.read()
+                if response.status == 401:
+                    raise Unauthorized(_REFRESH_REJECTED, code="invalid_kimi_token")
                 if response.status != 200 and response.status not in _NOT_SERVED:
                     raise classify_response(response.status, answer, response.headers.get("Retry-After"))
                 return response.status, answer
@@ -219,5 +226,5 @@ def _refresh_answer(status: int, body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UpstreamError("Kimi's refresh endpoint answered with an unexpected shape")
     if data.get("error_type") or data.get("code") == "unauthenticated":
-        raise Unauthorized("Kimi rejected the refresh token", code="invalid_kimi_token")
+        raise Unauthorized(_REFRESH_REJECTED, code="invalid_kimi_token")
     return data
