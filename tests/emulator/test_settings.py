@@ -30,6 +30,10 @@ def test_partial_update_keeps_the_rest() -> None:
         ({"split_utf8": 1}, "split_utf8"),
         ({"models": []}, "models"),
         ({"models": [{"displayName": "no scenario"}]}, "models"),
+        ({"legacy_models": []}, "legacy_models"),
+        ({"chat_id_style": "uuid4"}, "chat_id_style"),
+        ({"refresh_endpoints": "neither"}, "refresh_endpoints"),
+        ({"catalog_shape": "2027"}, "catalog_shape"),
         ({"colour": "blue"}, "colour"),
     ],
 )

@@ -173,3 +173,16 @@ async def test_open_accounts_refresh_any_token(session: aiohttp.ClientSession, e
     first = (await chat(session, body["access_token"])).chat_id()
     again = await _rest_refresh(session, "whatever-refresh")
     assert (await chat(session, again[1]["access_token"], chat_body(chat_id=first))).status == 200, "same user"
+
+
+async def test_revoked_access_tokens_are_refused_before_they_expire(
+    session: aiohttp.ClientSession, account: Account, emulator: Emulator
+) -> None:
+    emulator.revoke_access_tokens(account.user_id)
+    status, body = await call(session, SUBSCRIPTION, account.access_token, {})
+    assert (status, body["code"]) == (401, "unauthenticated")
+    status, fresh = await call(session, CONNECT_REFRESH, "", {"refresh_token": account.refresh_token})
+    assert status == 200, "the refresh token still works"
+    assert (await call(session, SUBSCRIPTION, fresh["accessToken"], {}))[0] == 200
+    other = emulator.create_account("other")
+    assert (await call(session, SUBSCRIPTION, other.access_token, {}))[0] == 200, "only that user's tokens"
