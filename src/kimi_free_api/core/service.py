@@ -59,8 +59,6 @@ def fails_over(error: GatewayError, continuing: bool) -> bool:
     """Whether another account (or another try) may succeed where this attempt failed before any output."""
     if isinstance(error, ChatNotFound):
         return continuing  # the conversation may belong to another of the client's accounts
-    if isinstance(error, FreeTierOverloaded):
-        return False  # every free account gets the same refusal
     return isinstance(error, Unauthorized | RateLimited | UpstreamError)
 
 
@@ -182,13 +180,16 @@ class ChatService:
                 run = ChatRun(self, lease, spec, prompt, keep, history=request.messages)
                 await run.open(upstream_chat(prompt, chat_id, spec, files, parent_id), on_wait)
             except GatewayError as error:
+                renewing = isinstance(error, Unauthorized) and await self._renewed(lease, renewed, sent_at)
+                if not renewing:
+                    lease.failed(error)
                 if run is None:
                     lease.release()
-                if isinstance(error, Unauthorized) and await self._renewed(lease, renewed, sent_at):
+                if renewing:
                     log.info("Kimi rejected account %s's access token; renewed it, sending again", lease.account_id)
                     continue
-                lease.failed(error)
                 if isinstance(error, FreeTierOverloaded):
+                    # Every free account gets the same refusal: no failover, one quick answer.
                     fallback = None if fell_back else await self._overload_fallback(spec, lease.token)
                     if fallback is None:
                         raise self._overloaded(error) from None
