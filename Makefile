@@ -45,6 +45,7 @@ test: lint typecheck contracts unit
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/relay.py
+	$(BIN)/python bench/accounts.py
 	@echo "The cost per KB of every parser, matcher and counter, and /ping meanwhile: make bench-parsing"
 
 # Half a minute: hostile inputs of 1 KB, 100 KB and 1 MB; fails if a cost per KB grows or a /ping takes 50 ms.

@@ -173,12 +173,20 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         instance=instance,
         conversation_ttl_s=settings.conversation_ttl_s,
         auto_delete=settings.auto_delete,
-        failover=FailoverPolicy(attempts=settings.failover_attempts, capacity_wait_s=settings.capacity_wait_s),
+        failover=FailoverPolicy(
+            attempts=settings.failover_attempts,
+            capacity_wait_s=settings.capacity_wait_s,
+            free_tier_retry_after_s=settings.free_tier_retry_after_s,
+            overload_fallback_model=settings.overload_fallback_model,
+        ),
         keepalive_s=settings.keepalive_s,
         aliases=ModelAliases(settings.model_alias_rules),
     )
     prober = asyncio.create_task(
-        probe_forever(pool, adapter.check_token, adapter.keep_fresh, settings.probe_interval_s), name="prober"
+        probe_forever(
+            pool, adapter.check_token, adapter.keep_fresh, settings.probe_interval_s, settings.token_warmup_concurrency
+        ),
+        name="prober",
     )
     sweeper = asyncio.create_task(janitor.run(), name="sweeper")
     log.info(

@@ -10,10 +10,23 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
     pass
+
+
+LEGACY_REFRESH_PATH = "/api/auth/token/refresh"
+CONNECT_REFRESH_PATH = "/api/account.gateway.v1.AuthService/RefreshToken"
+# The web app's auth host for each public origin; any other origin (a proxy, the emulator) serves both itself.
+_AUTH_HOSTS = {"www.kimi.com": "auth.kimi.com", "www.kimi.ai": "auth.kimi.ai"}
+
+
+def auth_origin(base_url: str) -> str:
+    parts = urlsplit(base_url.rstrip("/"))
+    host = _AUTH_HOSTS.get((parts.hostname or "").lower())
+    return f"{parts.scheme}://{host}" if host else f"{parts.scheme}://{parts.netloc}"
 
 
 def _env_bool(raw: str, name: str) -> bool:
@@ -30,11 +43,14 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8000
     kimi_base_url: str = "https://www.kimi.com"
-    # Where refresh tokens are exchanged. Empty means "<kimi_base_url>/api/auth/token/refresh".
+    # Where refresh tokens are exchanged; empty means the chosen style's own endpoint (`refresh_url`).
     kimi_refresh_url: str = ""
-    # "rest": GET with the refresh token as bearer (kimi-free-api's historic call, still used in 2026);
-    # "connect": POST {"refresh_token"} to the auth.kimi.ai AuthService/RefreshToken call.
-    kimi_refresh_style: str = "rest"
+    # "connect": POST {"refresh_token"} to the auth host's AuthService/RefreshToken, as the web app does since
+    # 2026, falling back to the legacy call where that answers 404/405/415; "rest": only the legacy
+    # GET {base}/api/auth/token/refresh with the refresh token as bearer (still used by 2026 third-party clients).
+    kimi_refresh_style: str = "connect"
+    # Sent as X-Msh-Version: without it Kimi serves a stale catalog bucket (2026 clients send 2.0.0 to 2.2.0).
+    kimi_msh_version: str = "2.0.0"
     # Connect-RPC scenario sent for ordinary chats; the protocol document lists several seen in 2025-26.
     kimi_scenario: str = "SCENARIO_K2D5"
     # `-research`: Deep Research is the `deep-researcher` agent on SCENARIO_OK_COMPUTER, with search and ask-user
@@ -106,6 +122,14 @@ class Settings:
     # How long a request waits for a free account before 429.
     capacity_wait_s: float = 30.0
     failover_attempts: int = 3
+    # Kimi's peak-hour refusal of free accounts (REASON_SERVER_OVERLOADED_FOR_FREE_USER) names no wait: the 503's
+    # Retry-After. Failover stops on it, since every free account gets the same answer.
+    free_tier_retry_after_s: float = 30.0
+    # A model tried once when Kimi refuses free accounts (e.g. k2d6-chat, an Instant model); empty tries none.
+    overload_fallback_model: str = ""
+    # Server accounts' refresh tokens exchanged at once at start-up (then kept fresh by the prober); 0 leaves each
+    # exchange to the first request needing it.
+    token_warmup_concurrency: int = 8
     cooldown_rate_limited_s: float = 60.0
     cooldown_quota_s: float = 3600.0
     probe_interval_s: float = 300.0
@@ -135,8 +159,16 @@ class Settings:
     log_json: bool = False
 
     @property
+    def legacy_refresh_url(self) -> str:
+        return self.kimi_base_url.rstrip("/") + LEGACY_REFRESH_PATH
+
+    @property
     def refresh_url(self) -> str:
-        return self.kimi_refresh_url or self.kimi_base_url.rstrip("/") + "/api/auth/token/refresh"
+        if self.kimi_refresh_url:
+            return self.kimi_refresh_url
+        if self.kimi_refresh_style == "rest":
+            return self.legacy_refresh_url
+        return auth_origin(self.kimi_base_url) + CONNECT_REFRESH_PATH
 
     @property
     def api_key_list(self) -> list[str]:
@@ -200,6 +232,8 @@ class Settings:
         self.model_alias_rules  # noqa: B018 (raises SettingsError for a malformed map)
         if not self.overload_retry_after_s >= 0:  # also refuses NaN
             raise SettingsError("OVERLOAD_RETRY_AFTER_S must not be negative")
+        if self.token_warmup_concurrency < 0:
+            raise SettingsError("TOKEN_WARMUP_CONCURRENCY must not be negative")
         for key in self.api_key_list:
             if key.startswith("eyJ") or len(key) < 16:
                 raise SettingsError("API_KEYS entries must be at least 16 characters and must not be Kimi tokens")
@@ -212,6 +246,7 @@ class Settings:
             "attachment_transfer_timeout_s",
             "file_parse_timeout_s",
             "cleanup_retry_s",
+            "free_tier_retry_after_s",
         ):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise SettingsError(f"{name.upper()} must be positive")

@@ -31,11 +31,13 @@ CATALOG_2026 = [
         "defaultReasoningEffort": "REASONING_EFFORT_LOW",
     }
 ]
-# What today's emulator cannot yet show in the 2026 shape: UUID chat ids come with the "auth" branch. Once merged,
-# this set is empty and the emulator's default run shows nothing but held and untested.
-AWAITING_EMULATOR = {"chat.id_format"}
 # The settings by which an emulator that defaults to the 2026 shapes offers the older ones.
-OLDER_CHOICES = {"stage_statuses": "running_completed", "citation_style": "private_use"}
+OLDER_CHOICES = {
+    "stage_statuses": "running_completed",
+    "citation_style": "private_use",
+    "chat_id_style": "xid",
+    "catalog_shape": "legacy",
+}
 SECRET = "Plum7-kestrel-secret-in-the-answer"
 _RESULT = re.compile(r"^(held|DIFFERS|untested)\s+(\S+)")
 
@@ -138,7 +140,7 @@ async def test_against_the_2026_shape_everything_holds(tmp_path: Path) -> None:
         status, out, err = await _doctor(url, token, tmp_path, "--save-token", str(tmp_path / "new-token"))
     results = _results(out)
     differing = _differing(out)
-    assert differing <= AWAITING_EMULATOR, out
+    assert not differing, out
     assert status == (1 if differing else 0), out + err
     for name in ("refresh.connect", "refresh.rotation", "token.access", "catalog.entries", "chat.text", "chat.done"):
         assert results[name] == "held", out
@@ -176,8 +178,8 @@ async def test_a_rotated_token_stays_usable_by_the_doctor_and_the_gateway(tmp_pa
 
 async def test_an_older_shape_is_named_exactly(tmp_path: Path) -> None:
     async with _emulator() as url:
-        # Today's emulator defaults are the 2025 shapes: non-rotating refresh, the old catalog, xid ids; add the old
-        # stage statuses and lone private-use citation characters.
+        # The 2025 shapes: non-rotating refresh, the old catalog, xid ids, the old stage statuses and lone
+        # private-use citation characters.
         old = {"rotate_refresh_tokens": False, "thinking_style": "stage", "citation_markers": True}
         # Emulators that speak the 2026 shapes by default name the older ones with these settings.
         known = await _get(url, "config")
@@ -217,7 +219,7 @@ async def test_the_trace_has_shapes_but_no_text_ids_or_tokens(tmp_path: Path) ->
     assert {"block.text", "block.text.content", "block.think.content", "block.search.webPages"} <= masks
     verdicts = {line["check"]: line["result"] for line in lines if line["kind"] == "verdict"}
     assert verdicts == _results(out)
-    assert status == 1  # today's emulator: see AWAITING_EMULATOR and the older shapes
+    assert status == 0
 
 
 async def test_a_replayed_trace_reproduces_the_same_shapes(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ async def test_conversation_id_keeps_and_continues_the_chat(client: AsyncOpenAI,
         model="kimi", messages=[{"role": "user", "content": "remember 7"}], extra_body={"conversation_id": "none"}
     )
     chat_id = first.id
-    assert len(chat_id) == 20
+    assert len(chat_id) == 36, "Kimi's UUID-style chat id"
     await asyncio.sleep(0.1)
     assert emulator.state.live_chats == 1
     assert emulator.state.deleted == 0

@@ -111,12 +111,90 @@ async def test_models_list_includes_the_upstream_catalog(
         assert response.status == 404
 
 
-async def test_catalog_model_selects_its_scenario(client: AsyncOpenAI, emulator: Emulator) -> None:
-    listed = await client.models.list()
-    entry = emulator.config.models[0]
-    scenario = entry["scenario"]
-    candidates = [m.id for m in listed.data if m.id.startswith("kimi-") and m.id not in ("kimi-search",)]
-    assert candidates
-    for model_id in candidates:
-        await _ask(client, model_id)
-    assert scenario in {req["scenario"] for req in emulator.state.chat_requests}
+async def test_legacy_catalog_models_select_their_scenario(client: AsyncOpenAI, emulator: Emulator) -> None:
+    emulator.configure(catalog_shape="legacy")
+    listed = {m.id for m in (await client.models.list()).data}
+    assert {"kimi-k2.6", "kimi-k2.6-thinking", "kimi-k2", "kimi-k2.6-agent-thinking"} <= listed
+    await _ask(client, "kimi-k2.6-thinking")
+    sent = _last_request(emulator)
+    assert (sent["scenario"], sent["options"]) == ("SCENARIO_K2D5", {"thinking": True}), "no model or effort"
+    await _ask(client, "kimi-k2")
+    assert _last_request(emulator)["scenario"] == "SCENARIO_K2"
+
+
+@pytest.mark.parametrize(
+    ("model", "scenario", "options", "agent_mode"),
+    [
+        ("k3", "SCENARIO_K3", {"thinking": True, "model": "k3", "reasoning_effort": "REASONING_EFFORT_LOW"}, None),
+        ("k2d8", "SCENARIO_K3", {"thinking": True, "model": "k2d8", "reasoning_effort": "REASONING_EFFORT_LOW"}, None),
+        (
+            "k2d6-chat",
+            "SCENARIO_CHAT",
+            {"thinking": False, "model": "k2d6-chat", "reasoning_effort": "REASONING_EFFORT_NONE"},
+            None,
+        ),
+        (
+            "k3-agent",
+            "SCENARIO_OK_COMPUTER",
+            {"thinking": True, "model": "k3-agent", "reasoning_effort": "REASONING_EFFORT_LOW"},
+            "TYPE_ULTRA",
+        ),
+    ],
+)
+async def test_current_catalog_entries_are_listed_and_selected_by_id(
+    client: AsyncOpenAI, emulator: Emulator, model: str, scenario: str, options: dict[str, Any], agent_mode: str | None
+) -> None:
+    listed = {m.id for m in (await client.models.list()).data}
+    assert {"k3", "k3-agent", "k2d6-chat", "k2d6-thinking", "k2d8"} <= listed, "served only with X-Msh-Version"
+    await _ask(client, model)
+    sent = _last_request(emulator)
+    assert (sent["scenario"], sent["options"]) == (scenario, options)
+    assert sent.get("agentMode") == (agent_mode or "TYPE_NORMAL")
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "effort"),
+    [
+        ("k2d6-thinking", {"reasoning_effort": "high"}, "REASONING_EFFORT_HIGH"),
+        ("k2d6-thinking", {"reasoning_effort": "medium"}, "REASONING_EFFORT_MEDIUM"),
+        ("k2d6-thinking", {"reasoning_effort": "none"}, "REASONING_EFFORT_NONE"),
+        ("k2d6-thinking", {"reasoning_effort": "minimal"}, "REASONING_EFFORT_NONE"),
+        ("k2d6-thinking", {"thinking": {"type": "disabled"}}, "REASONING_EFFORT_NONE"),
+        ("k2d6-thinking", {}, "REASONING_EFFORT_LOW"),
+        ("k3", {"reasoning_effort": "high"}, "REASONING_EFFORT_HIGH"),
+        ("k2d6-chat", {}, "REASONING_EFFORT_NONE"),
+    ],
+)
+async def test_reasoning_effort_maps_to_the_levels_a_model_offers(
+    client: AsyncOpenAI, emulator: Emulator, model: str, extra: dict[str, Any], effort: str
+) -> None:
+    await _ask(client, model, **extra)
+    options = _last_request(emulator)["options"]
+    assert options["reasoning_effort"] == effort
+    assert options["thinking"] is (effort != "REASONING_EFFORT_NONE")
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "param"),
+    [
+        ("k3", {"reasoning_effort": "none"}, "reasoning_effort"),
+        ("k3", {"thinking": {"type": "disabled"}}, "thinking"),
+        ("k2d6-chat", {"reasoning_effort": "high"}, "reasoning_effort"),
+        ("k2d6-chat-thinking", {}, "thinking"),
+    ],
+)
+async def test_a_level_the_model_does_not_offer_is_400(
+    client: AsyncOpenAI, emulator: Emulator, model: str, extra: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(BadRequestError) as refused:
+        await _ask(client, model, **extra)
+    assert (refused.value.param, refused.value.code) == (param, "unsupported_value")
+    assert "REASONING_EFFORT_" in refused.value.message
+    assert emulator.state.requests["chat"] == 0, "refused before Kimi was asked"
+
+
+async def test_a_huge_model_name_is_a_quick_400(client: AsyncOpenAI, emulator: Emulator) -> None:
+    with pytest.raises(BadRequestError) as refused:
+        await _ask(client, "kimi" + "-search" * 40_000)
+    assert (refused.value.param, refused.value.code) == ("model", "model_name_too_long")
+    assert emulator.state.requests["chat"] == 0

@@ -103,9 +103,11 @@ async def chat(
     return reply
 
 
-async def call(session: aiohttp.ClientSession, path: str, token: str, body: dict[str, Any]) -> tuple[int, Any]:
+async def call(
+    session: aiohttp.ClientSession, path: str, token: str, body: dict[str, Any], **extra_headers: str
+) -> tuple[int, Any]:
     """A unary Connect call: status and JSON answer."""
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}", **extra_headers}
     async with session.post(path, json=body, headers=headers) as response:
         return response.status, await response.json(content_type=None)
 

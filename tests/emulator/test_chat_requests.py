@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import orjson
 import pytest
@@ -40,8 +42,12 @@ async def test_bad_bearer(session: aiohttp.ClientSession, token: str) -> None:
     reply = await chat(session, token)
     assert reply.status == 401
     assert reply.body["code"] == "unauthenticated"
-    assert reply.body["message"].startswith("auth.token.invalid: ")
-    assert reply.body["details"] == [{"type": "kimi.reason", "value": "auth.token.invalid"}]
+    # The 2026 shape (S16): a plain message, the reason in `details[].debug`.
+    assert reply.body["message"] == "invalid user token"
+    (detail,) = reply.body["details"]
+    assert detail["type"] == "common.error.v1.ErrorDetail"
+    assert detail["debug"]["reason"] == "REASON_INVALID_AUTH_TOKEN"
+    assert detail["debug"]["localizedMessage"]["message"] == "invalid user token"
 
 
 async def test_refresh_token_is_no_access_token(session: aiohttp.ClientSession, account: Account) -> None:
@@ -122,3 +128,39 @@ async def test_requests_are_recorded(session: aiohttp.ClientSession, account: Ac
     await chat(session, account.access_token, data=envelope(b"not json"))
     assert list(emulator.state.chat_requests) == [body, body]
     assert emulator.state.requests["chat"] == 3
+
+
+def _selecting(model: str, scenario: str, effort: str | None) -> dict[str, Any]:
+    body = chat_body("pick")
+    body["scenario"] = scenario
+    body["options"] = {"thinking": True, "model": model, **({"reasoning_effort": effort} if effort else {})}
+    return body
+
+
+@pytest.mark.parametrize(
+    ("model", "scenario", "effort", "status"),
+    [
+        ("k3", "SCENARIO_K3", "REASONING_EFFORT_HIGH", 200),
+        ("k3", "SCENARIO_K3", None, 200),
+        ("k3", "SCENARIO_K3", "REASONING_EFFORT_NONE", 400),  # K3 rejects thinking off
+        ("k3", "SCENARIO_CHAT", "REASONING_EFFORT_LOW", 400),  # not its scenario
+        ("k2d6-chat", "SCENARIO_CHAT", "REASONING_EFFORT_NONE", 200),
+        ("k9", "SCENARIO_K3", None, 400),
+    ],
+)
+async def test_model_selection_is_validated_like_kimi(
+    session: aiohttp.ClientSession, account: Account, model: str, scenario: str, effort: str | None, status: int
+) -> None:
+    reply = await chat(session, account.access_token, _selecting(model, scenario, effort))
+    assert reply.status == status
+    if status == 400:
+        assert reply.body["code"] == "invalid_argument"
+
+
+async def test_the_effort_level_decides_thinking(
+    session: aiohttp.ClientSession, account: Account, emulator: Emulator
+) -> None:
+    body = _selecting("k2d6-thinking", "SCENARIO_CHAT", "REASONING_EFFORT_NONE")
+    reply = await chat(session, account.access_token, body)
+    assert reply.status == 200
+    assert not any("think" in str(f.get("mask", "")) for f in reply.frames), "NONE: no thinking, whatever thinking says"

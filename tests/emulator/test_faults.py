@@ -27,7 +27,7 @@ class Refusal(NamedTuple):
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
-        (Fault(kind="unauthenticated"), Refusal(401, "unauthenticated", "auth.token.invalid")),
+        (Fault(kind="unauthenticated"), Refusal(401, "unauthenticated", "REASON_INVALID_AUTH_TOKEN")),
         (Fault(kind="rate_limited"), Refusal(429, "resource_exhausted", retry_after="1")),
         (Fault(kind="rate_limited", retry_after=7), Refusal(429, "resource_exhausted", retry_after="7")),
         (Fault(kind="quota"), Refusal(429, "resource_exhausted", "usage.limit_reached")),
@@ -45,7 +45,9 @@ async def test_refusals_before_the_stream(
     assert reply.status == expected.status
     assert reply.headers.get("Retry-After") == expected.retry_after
     assert reply.body["code"] == expected.code
-    if expected.reason:
+    if expected.reason and expected.reason.startswith("REASON_"):
+        assert reply.body["details"][0]["debug"]["reason"] == expected.reason
+    elif expected.reason:
         assert reply.body["message"].startswith(f"{expected.reason}: ")
         assert reply.body["details"] == [{"type": "kimi.reason", "value": expected.reason}]
     else:
@@ -173,3 +175,29 @@ async def test_stall_holds_the_connection_until_the_client_leaves(
     await session.close()
     await eventually(lambda: emulator.state.active_streams[account.user_id] == 0)
     assert emulator.state.disconnects == 1
+
+
+async def test_free_tier_overload_ends_the_stream_in_its_trailer(
+    session: aiohttp.ClientSession, account: Account, emulator: Emulator
+) -> None:
+    emulator.add_fault(Fault(kind="free_tier_overloaded"))  # the default error_style is "frame": still a trailer
+    reply = await chat(session, account.access_token, chat_body("busy", thinking=True))
+    assert reply.status == 200, "Connect streams answer HTTP 200; the refusal is in-band"
+    assert not any(key in f for f in reply.frames for key in ("error", "done", "block"))
+    assert reply.end is not None and reply.end[0] == FLAG_END_STREAM
+    error = orjson.loads(reply.end[1])["error"]
+    assert error["code"] == "resource_exhausted"
+    assert error["message"].startswith("Too many people are chatting with Kimi right now")
+    assert error["details"][0]["debug"]["reason"] == "REASON_SERVER_OVERLOADED_FOR_FREE_USER"
+
+
+async def test_unauthenticated_inside_the_stream(
+    session: aiohttp.ClientSession, account: Account, emulator: Emulator
+) -> None:
+    emulator.add_fault(Fault(kind="stream_unauthenticated"))
+    reply = await chat(session, account.access_token, chat_body("who?", thinking=True))
+    assert reply.status == 200
+    assert not any("block" in f for f in reply.frames), "refused before any thinking or text"
+    error = reply.frames[-1]["error"]
+    assert (error["code"], error["details"][0]["debug"]["reason"]) == ("unauthenticated", "REASON_INVALID_AUTH_TOKEN")
+    assert (await chat(session, account.access_token)).status == 200, "the token itself still works"

@@ -30,6 +30,10 @@ def test_partial_update_keeps_the_rest() -> None:
         ({"split_utf8": 1}, "split_utf8"),
         ({"models": []}, "models"),
         ({"models": [{"displayName": "no scenario"}]}, "models"),
+        ({"legacy_models": []}, "legacy_models"),
+        ({"chat_id_style": "uuid4"}, "chat_id_style"),
+        ({"refresh_endpoints": "neither"}, "refresh_endpoints"),
+        ({"catalog_shape": "2027"}, "catalog_shape"),
         ({"colour": "blue"}, "colour"),
     ],
 )
@@ -45,8 +49,8 @@ def test_config_json_has_every_key() -> None:
         "event_count", "event_delay_ms", "first_event_delay_ms", "append_mode", "end_stream", "search_results",
         "search_style", "citation_markers", "thinking_events", "thinking_style", "casing", "split_utf8",
         "heartbeat_ms", "enforce_single_stream", "error_style", "access_token_ttl_s", "open_accounts",
-        "rotate_refresh_tokens", "models", "citation_style", "stage_statuses", "research_asks_user",
-        "stray_envelopes", "answer_block",
+        "rotate_refresh_tokens", "refresh_endpoints", "chat_id_style", "catalog_shape", "models", "legacy_models",
+        "citation_style", "stage_statuses", "research_asks_user", "stray_envelopes", "answer_block",
         "upload_delay_ms", "parse_delay_ms", "guided_answers",
     }  # fmt: skip
 

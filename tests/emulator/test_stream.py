@@ -16,6 +16,7 @@ from kimi_free_api.emulator.framing import FLAG_END_STREAM, FLAG_TRAILER
 from .client import chat, chat_body
 
 XID = re.compile(r"^[0-9a-v]{20}$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 async def test_plain_reply_in_order(session: aiohttp.ClientSession, account: Account, emulator: Emulator) -> None:
@@ -25,7 +26,7 @@ async def test_plain_reply_in_order(session: aiohttp.ClientSession, account: Acc
     frames = reply.frames
     chat_frame, user, assistant, answer_set, *appends, status, done = frames
     assert chat_frame["op"] == "set" and chat_frame["eventOffset"] == 1
-    assert XID.match(chat_frame["chat"]["id"])
+    assert UUID.match(chat_frame["chat"]["id"]), "chats get UUID-style ids, as Kimi mints them since late 2025"
     assert set(chat_frame["chat"]) == {"id", "name", "createTime", "updateTime"}
 
     assert user["mask"] == "message" and user["message"]["role"] == "user"
@@ -222,3 +223,13 @@ async def test_prompt_from_every_text_block(
     body["message"]["blocks"] = [{"text": {"content": "first"}}, {"image": {}}, {"text": {"content": "second"}}]
     reply = await chat(session, account.access_token, body)
     assert list(reply.block_texts().values())[-1] == expected_answer("first\nsecond", emulator.config)
+
+
+async def test_xid_chat_ids_behind_a_setting(
+    session: aiohttp.ClientSession, account: Account, emulator: Emulator
+) -> None:
+    emulator.configure(chat_id_style="xid")
+    reply = await chat(session, account.access_token, chat_body("old style"))
+    chat_id = reply.frames[0]["chat"]["id"]
+    assert XID.match(chat_id)
+    assert (await chat(session, account.access_token, chat_body("again", chat_id=chat_id))).status == 200

@@ -69,16 +69,31 @@ async def test_list_chats(session: aiohttp.ClientSession, account: Account, emul
 
 
 async def test_available_models(session: aiohttp.ClientSession, account: Account, emulator: Emulator) -> None:
-    status, body = await call(session, AVAILABLE_MODELS, account.access_token, {})
+    status, body = await call(session, AVAILABLE_MODELS, account.access_token, {}, **{"X-Msh-Version": "2.0.0"})
     assert status == 200
     assert body["availableModels"] == emulator.config.models
-    assert body["defaultScenario"] == {"scenario": "SCENARIO_K2D5", "thinking": False}
-    emulator.configure(models=[{"scenario": "SCENARIO_X", "displayName": "X", "thinking": True}], casing="snake")
-    status, body = await call(session, AVAILABLE_MODELS, account.access_token, {})
+    assert body["defaultScenario"] == {"scenario": "SCENARIO_CHAT", "model": "k2d6-chat"}
+    k3 = next(m for m in body["availableModels"] if m["id"] == "k3")
+    assert "thinking" not in k3 and "REASONING_EFFORT_NONE" not in k3["reasoningEffortOptions"]
+    assert {"key", "defaultReasoningEffort", "contextLengthOptions", "switchableTo"} <= set(k3)
+    emulator.configure(models=[{"scenario": "SCENARIO_X", "id": "x", "displayName": "X"}], casing="snake")
+    status, body = await call(session, AVAILABLE_MODELS, account.access_token, {}, **{"X-Msh-Version": "2.0.0"})
     assert body == {
-        "available_models": [{"scenario": "SCENARIO_X", "display_name": "X", "thinking": True}],
-        "default_scenario": {"scenario": "SCENARIO_X", "thinking": True},
+        "available_models": [{"scenario": "SCENARIO_X", "id": "x", "display_name": "X"}],
+        "default_scenario": {"scenario": "SCENARIO_X", "model": "x"},
     }
+
+
+async def test_the_stale_bucket_without_a_version(
+    session: aiohttp.ClientSession, account: Account, emulator: Emulator
+) -> None:
+    status, body = await call(session, AVAILABLE_MODELS, account.access_token, {})
+    assert status == 200
+    assert body["availableModels"] == emulator.config.legacy_models
+    assert body["defaultScenario"] == {"scenario": "SCENARIO_K2D5", "thinking": False}
+    emulator.configure(catalog_shape="legacy")
+    status, body = await call(session, AVAILABLE_MODELS, account.access_token, {}, **{"X-Msh-Version": "2.0.0"})
+    assert body["availableModels"] == emulator.config.legacy_models
 
 
 async def test_subscription_checks_the_token(session: aiohttp.ClientSession, account: Account) -> None:
@@ -101,26 +116,42 @@ async def _rest_refresh(session: aiohttp.ClientSession, token: str) -> tuple[int
 
 
 async def test_rest_refresh(session: aiohttp.ClientSession, account: Account, emulator: Emulator) -> None:
-    for _ in range(2):  # the same refresh token works again and again
+    emulator.configure(rotate_refresh_tokens=False)
+    for _ in range(2):  # without rotation the same refresh token works again and again
         status, body = await _rest_refresh(session, account.refresh_token)
         assert status == 200
         assert body["refresh_token"] == account.refresh_token
         assert (await call(session, SUBSCRIPTION, body["access_token"], {}))[0] == 200
     status, body = await _rest_refresh(session, account.access_token)
     assert status == 401
-    assert body["error_type"] == "auth.token.invalid"
+    assert body["error_type"] == "REASON_INVALID_AUTH_TOKEN"
     assert emulator.state.refreshes == 2
     assert emulator.state.requests["refresh"] == 3
 
 
-async def test_connect_refresh(session: aiohttp.ClientSession, account: Account) -> None:
+async def test_connect_refresh_rotates_both_tokens(session: aiohttp.ClientSession, account: Account) -> None:
     status, body = await call(session, CONNECT_REFRESH, "", {"refresh_token": account.refresh_token})
-    assert status == 200 and body["refreshToken"] == account.refresh_token
+    assert status == 200 and body["refreshToken"] != account.refresh_token
     assert (await chat(session, body["accessToken"])).status == 200
+    status, used = await call(session, CONNECT_REFRESH, "", {"refresh_token": account.refresh_token})
+    assert (status, used["code"]) == (401, "unauthenticated"), "the used refresh token is revoked"
+    status, again = await call(session, CONNECT_REFRESH, "", {"refresh_token": body["refreshToken"]})
+    assert status == 200 and again["refreshToken"] not in (body["refreshToken"], account.refresh_token)
     status, body = await call(session, CONNECT_REFRESH, "", {"refreshToken": "unknown"})
     assert (status, body["code"]) == (401, "unauthenticated")
     status, body = await call(session, CONNECT_REFRESH, "", {})
     assert (status, body["code"]) == (400, "invalid_argument")
+
+
+@pytest.mark.parametrize("served", ["connect", "rest"])
+async def test_a_refresh_endpoint_can_be_retired(
+    session: aiohttp.ClientSession, account: Account, emulator: Emulator, served: str
+) -> None:
+    emulator.configure(refresh_endpoints=served)
+    rest = await _rest_refresh(session, account.refresh_token)
+    connect = await call(session, CONNECT_REFRESH, "", {"refresh_token": account.refresh_token})
+    statuses = {"rest": rest[0], "connect": connect[0]}
+    assert statuses == {served: 200, ({"rest", "connect"} - {served}).pop(): 404}
 
 
 @pytest.mark.parametrize(("kind", "status"), [("unauthenticated", 401), ("rate_limited", 429), ("unavailable", 503)])
@@ -142,3 +173,16 @@ async def test_open_accounts_refresh_any_token(session: aiohttp.ClientSession, e
     first = (await chat(session, body["access_token"])).chat_id()
     again = await _rest_refresh(session, "whatever-refresh")
     assert (await chat(session, again[1]["access_token"], chat_body(chat_id=first))).status == 200, "same user"
+
+
+async def test_revoked_access_tokens_are_refused_before_they_expire(
+    session: aiohttp.ClientSession, account: Account, emulator: Emulator
+) -> None:
+    emulator.revoke_access_tokens(account.user_id)
+    status, body = await call(session, SUBSCRIPTION, account.access_token, {})
+    assert (status, body["code"]) == (401, "unauthenticated")
+    status, fresh = await call(session, CONNECT_REFRESH, "", {"refresh_token": account.refresh_token})
+    assert status == 200, "the refresh token still works"
+    assert (await call(session, SUBSCRIPTION, fresh["accessToken"], {}))[0] == 200
+    other = emulator.create_account("other")
+    assert (await call(session, SUBSCRIPTION, other.access_token, {}))[0] == 200, "only that user's tokens"

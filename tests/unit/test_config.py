@@ -6,7 +6,7 @@ from dataclasses import fields
 
 import pytest
 
-from kimi_free_api.config import Settings, SettingsError
+from kimi_free_api.config import Settings, SettingsError, auth_origin
 
 
 def test_empty_environment_gives_the_defaults() -> None:
@@ -115,11 +115,30 @@ def test_port_bounds_are_inclusive() -> None:
 
 
 def test_refresh_url() -> None:
-    assert Settings().refresh_url == "https://www.kimi.com/api/auth/token/refresh"
+    assert Settings().refresh_url == "https://auth.kimi.com/api/account.gateway.v1.AuthService/RefreshToken"
+    overseas = Settings.from_env({"KIMI_BASE_URL": "https://www.kimi.ai"})
+    assert overseas.refresh_url == "https://auth.kimi.ai/api/account.gateway.v1.AuthService/RefreshToken"
+    assert overseas.legacy_refresh_url == "https://www.kimi.ai/api/auth/token/refresh"
     local = Settings.from_env({"KIMI_BASE_URL": "http://127.0.0.1:9/"})
-    assert local.refresh_url == "http://127.0.0.1:9/api/auth/token/refresh"
+    assert local.refresh_url == "http://127.0.0.1:9/api/account.gateway.v1.AuthService/RefreshToken", "same origin"
+    legacy = Settings.from_env({"KIMI_BASE_URL": "http://127.0.0.1:9/", "KIMI_REFRESH_STYLE": "rest"})
+    assert legacy.refresh_url == "http://127.0.0.1:9/api/auth/token/refresh"
     explicit = Settings.from_env({"KIMI_REFRESH_URL": "https://auth.example/refresh"})
     assert explicit.refresh_url == "https://auth.example/refresh"
+
+
+@pytest.mark.parametrize(
+    ("base", "auth"),
+    [
+        ("https://www.kimi.com", "https://auth.kimi.com"),
+        ("https://WWW.KIMI.COM/", "https://auth.kimi.com"),
+        ("https://www.kimi.ai", "https://auth.kimi.ai"),
+        ("https://kimi.example:8443", "https://kimi.example:8443"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_auth_origin_follows_the_site(base: str, auth: str) -> None:
+    assert auth_origin(base) == auth
 
 
 def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,3 +128,8 @@ def test_browser_headers() -> None:
     assert headers["User-Agent"] == USER_AGENT
     assert "Authorization" not in headers
     assert browser_headers("http://127.0.0.1:9", "en", "UTC")["Accept-Language"] == "en,en;q=0.9,en;q=0.8"
+
+
+def test_x_msh_version_is_sent_when_set() -> None:
+    assert browser_headers("https://www.kimi.com", "zh-CN", "Asia/Shanghai", "2.0.0")["X-Msh-Version"] == "2.0.0"
+    assert "X-Msh-Version" not in browser_headers("https://www.kimi.com", "zh-CN", "Asia/Shanghai")

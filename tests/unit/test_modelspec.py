@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kimi_free_api.core.errors import InvalidRequest, ModelNotFound
@@ -250,3 +252,70 @@ def test_every_listed_id_resolves_with_a_thinking_only_catalog() -> None:
     for model_id in listed_model_ids(catalog):
         spec = resolve_model(model_id, catalog)
         assert spec.thinking or model_id in listed_model_ids({})
+
+
+def test_a_long_run_of_flags_is_split_in_linear_time() -> None:
+    # Issue 11: a ~280 KB name froze every client for 4.9 s; stripping flags re-joined the name once per flag.
+    name = "kimi" + "-search" * 40_000
+    started = time.perf_counter()
+    assert split_flags(name, CATALOG) == ("kimi", frozenset({"search"}))
+    assert time.perf_counter() - started < 0.5
+
+
+def test_model_names_are_capped() -> None:
+    assert resolve_model("kimi-" + "search-" * 35 + "silent", {}).search  # 256 characters still work
+    started = time.perf_counter()
+    with pytest.raises(InvalidRequest) as caught:
+        resolve_model("kimi" + "-search" * 40_000, CATALOG)
+    assert time.perf_counter() - started < 0.1
+    assert (caught.value.param, caught.value.code) == ("model", "model_name_too_long")
+    assert "256" in caught.value.message
+
+
+LEVELS = ("REASONING_EFFORT_NONE", "REASONING_EFFORT_LOW", "REASONING_EFFORT_MEDIUM", "REASONING_EFFORT_HIGH")
+K3 = CatalogModel(
+    id="k3", display_name="K3", scenario="SCENARIO_K3", model="k3", efforts=LEVELS[1:], default_effort=LEVELS[1]
+)
+INSTANT = CatalogModel(
+    id="k2d6-chat", display_name="K2.6 Instant", scenario="SCENARIO_CHAT", model="k2d6-chat", efforts=LEVELS[:1]
+)
+EFFORT_CATALOG = {m.id: m for m in (K3, INSTANT)}
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking", "effort", "level"),
+    [
+        ("k3", None, None, "REASONING_EFFORT_LOW"),
+        ("k3", True, None, "REASONING_EFFORT_LOW"),
+        ("k3", None, "high", "REASONING_EFFORT_HIGH"),
+        ("k3-thinking", None, None, "REASONING_EFFORT_LOW"),
+        ("k2d6-chat", None, None, "REASONING_EFFORT_NONE"),
+        ("k2d6-chat", False, "minimal", "REASONING_EFFORT_NONE"),
+    ],
+)
+def test_effort_levels(model: str, thinking: bool | None, effort: str | None, level: str) -> None:
+    spec = resolve_model(model, EFFORT_CATALOG, thinking=thinking, effort=effort)
+    assert (spec.model, spec.reasoning_effort, spec.thinking) == (
+        model.removesuffix("-thinking"),
+        level,
+        level != "REASONING_EFFORT_NONE",
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking", "effort", "param"),
+    [
+        ("k3", False, None, "thinking"),
+        ("k3", None, "none", "reasoning_effort"),
+        ("k2d6-chat", None, "low", "reasoning_effort"),
+    ],
+)
+def test_a_level_not_offered_is_refused(model: str, thinking: bool | None, effort: str | None, param: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        resolve_model(model, EFFORT_CATALOG, thinking=thinking, effort=effort)
+    assert (caught.value.param, caught.value.code) == (param, "unsupported_value")
+
+
+def test_an_effort_on_an_entry_without_levels_only_switches_thinking() -> None:
+    spec = resolve_model("kimi-k2.6", CATALOG, thinking=True, effort="high")
+    assert (spec.thinking, spec.model, spec.reasoning_effort) == (True, "", "")

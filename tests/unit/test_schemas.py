@@ -232,6 +232,7 @@ def test_full_request() -> None:
         include_usage=True,
         use_search=True,
         thinking=True,
+        reasoning_effort="high",
         conversation_id="cu93bmos8jdiak73ck1g",
         stop=("\n\n",),
         max_tokens=100,

@@ -11,6 +11,7 @@ from kimi_free_api.core.errors import (
     AccountBusy,
     ChatNotFound,
     ContentFiltered,
+    FreeTierOverloaded,
     GatewayError,
     InvalidRequest,
     QuotaExceeded,
@@ -20,7 +21,7 @@ from kimi_free_api.core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from kimi_free_api.upstream.errors import classify, classify_error_object, classify_response
+from kimi_free_api.upstream.errors import classify, classify_error_object, classify_response, trailer_error
 
 from .tokens import mint_jwt
 
@@ -276,3 +277,47 @@ def test_response_account_busy_honours_the_retry_after_header() -> None:
     error = classify_response(429, body, "9")
     assert type(error) is AccountBusy
     assert error.retry_after == 9.0
+
+
+def test_the_2026_unauthenticated_body() -> None:
+    """Evidence row 53 (S16): a 401 whose reason sits in details[].debug."""
+    body = orjson.dumps(
+        {
+            "code": "unauthenticated",
+            "message": "invalid user token: expired",
+            "details": [
+                {
+                    "type": "common.error.v1.ErrorDetail",
+                    "value": "CAES",
+                    "debug": {"reason": "REASON_INVALID_AUTH_TOKEN", "localizedMessage": {"locale": "en-US"}},
+                }
+            ],
+        }
+    )
+    error = classify_response(401, body, None)
+    assert isinstance(error, Unauthorized)
+
+
+def test_free_tier_overload_in_the_trailer_is_service_wide() -> None:
+    """user-needs §0.1: resource_exhausted + REASON_SERVER_OVERLOADED_FOR_FREE_USER in an HTTP-200 stream's trailer."""
+    trailer = orjson.dumps(
+        {
+            "error": {
+                "code": "resource_exhausted",
+                "message": "Too many people are chatting with Kimi right now. Subscribe to enter a priority queue!",
+                "details": [
+                    {
+                        "type": "common.error.v1.ErrorDetail",
+                        "debug": {"reason": "REASON_SERVER_OVERLOADED_FOR_FREE_USER"},
+                    }
+                ],
+            }
+        }
+    )
+    error = trailer_error(0x02, trailer)
+    assert isinstance(error, FreeTierOverloaded)
+    assert (error.status, error.code) == (503, "kimi_overloaded")
+    assert "Too many people" in error.message
+    # Without the reason, resource_exhausted stays the account's own rate limit.
+    plain = trailer_error(0x02, orjson.dumps({"error": {"code": "resource_exhausted", "message": "slow down"}}))
+    assert isinstance(plain, RateLimited) and not isinstance(plain, FreeTierOverloaded)

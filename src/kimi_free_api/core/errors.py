@@ -99,6 +99,14 @@ class UpstreamUnavailable(UpstreamError):
     code = "service_unavailable"
 
 
+class FreeTierOverloaded(UpstreamUnavailable):
+    """Kimi refuses free accounts at peak hours (REASON_SERVER_OVERLOADED_FOR_FREE_USER): service-wide, not one
+    account's limit, so another free account gets the same answer. 503, like an overloaded engine elsewhere: the
+    client is not over any rate, and SDKs retry it after `Retry-After`."""
+
+    code = "kimi_overloaded"
+
+
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "timeout"

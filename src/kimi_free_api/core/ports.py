@@ -25,6 +25,9 @@ class UpstreamChat:
     files: tuple[str, ...] = ()
     # When continuing a chat: the assistant message this turn answers (Kimi's `parent_id`).
     parent_id: str = ""
+    # A current catalog entry's id (`options.model`) and effort level (`options.reasoning_effort`).
+    model: str = ""
+    reasoning_effort: str = ""
 
 
 # Called synchronously for every batch of events in push mode; answering False stops the stream.
@@ -183,4 +186,10 @@ class KimiUpstream(Protocol):
 
     async def keep_fresh(self, token: str, within_s: float) -> None:
         """Exchanges the token again now if its access token would expire within `within_s`."""
+        ...
+
+    async def renew_access(self, token: str, rejected_since: float) -> bool:
+        """Drops the cached access token Kimi just rejected and exchanges again. False when `token` is not
+        exchangeable (an access token the client sent itself), or when its access token was already exchanged after
+        `rejected_since` (time.monotonic()) — e.g. for an HTTP 401, which the adapter answers with a refresh."""
         ...

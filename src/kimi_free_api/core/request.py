@@ -51,6 +51,8 @@ class ChatRequest:
     use_search: bool = False
     # None: follow the model name; True/False: the client asked for thinking explicitly.
     thinking: bool | None = None
+    # OpenAI's `reasoning_effort` (none, minimal, low, medium, high …), for models offering effort levels.
+    reasoning_effort: str | None = None
     # The seed's conversation_id: any value keeps the upstream chat; a Kimi chat id continues it.
     conversation_id: str | None = None
     stop: tuple[str, ...] = ()

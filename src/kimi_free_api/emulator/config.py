@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kimi_free_api.emulator.ids import CHAT_ID_STYLES
 from kimi_free_api.emulator.replay import TraceError, load_trace
 
 
@@ -43,7 +44,8 @@ def reject_unknown(param_kind: str, given: Mapping[str, Any], known: set[str]) -
         raise InvalidSetting(unknown[0], f"unknown {param_kind}; known: {', '.join(sorted(known))}")
 
 
-def _model(scenario: str, name: str, thinking: bool, agent_mode: str = "TYPE_NORMAL") -> dict[str, Any]:
+def _legacy_model(scenario: str, name: str, thinking: bool, agent_mode: str = "TYPE_NORMAL") -> dict[str, Any]:
+    """A catalog entry of the bucket served until mid-2026 (and still to clients sending no `X-Msh-Version`)."""
     return {
         "scenario": scenario,
         "displayName": name,
@@ -55,12 +57,47 @@ def _model(scenario: str, name: str, thinking: bool, agent_mode: str = "TYPE_NOR
     }
 
 
-def _default_models() -> list[dict[str, Any]]:
+def _legacy_models() -> list[dict[str, Any]]:
     return [
-        _model("SCENARIO_K2D5", "K2.6", thinking=False),
-        _model("SCENARIO_K2D5", "K2.6 Thinking", thinking=True),
-        _model("SCENARIO_K2", "K2", thinking=False),
-        _model("SCENARIO_OK_COMPUTER", "K2.6 Agent", thinking=True, agent_mode="TYPE_ULTRA"),
+        _legacy_model("SCENARIO_K2D5", "K2.6", thinking=False),
+        _legacy_model("SCENARIO_K2D5", "K2.6 Thinking", thinking=True),
+        _legacy_model("SCENARIO_K2", "K2", thinking=False),
+        _legacy_model("SCENARIO_OK_COMPUTER", "K2.6 Agent", thinking=True, agent_mode="TYPE_ULTRA"),
+    ]
+
+
+NO_EFFORT = "REASONING_EFFORT_NONE"
+_EFFORTS = ("REASONING_EFFORT_LOW", "REASONING_EFFORT_MEDIUM", "REASONING_EFFORT_HIGH")
+
+
+def _model(
+    model_id: str, name: str, scenario: str, efforts: tuple[str, ...], agent_mode: str = "TYPE_NORMAL"
+) -> dict[str, Any]:
+    """A catalog entry of the current bucket (2026-08/09 captures): an id, effort levels, no `thinking` flag."""
+    return {
+        "key": model_id,
+        "id": model_id,
+        "displayName": name,
+        "scenario": scenario,
+        "kimiPlusId": "",
+        "agentMode": agent_mode,
+        "reasoningEffortOptions": list(efforts),
+        # Thinking models default to their lowest effort; an Instant model offers only NONE.
+        "defaultReasoningEffort": ([e for e in efforts if e != NO_EFFORT] or [NO_EFFORT])[0],
+        "contextLengthOptions": ["CONTEXT_LENGTH_128K", "CONTEXT_LENGTH_256K"],
+        "switchableTo": [],
+        "description": f"{name} (emulated)",
+    }
+
+
+def _default_models() -> list[dict[str, Any]]:
+    """K3 and K2.8 share scenario, agent and mode and differ only in `id`; K3 offers no REASONING_EFFORT_NONE."""
+    return [
+        _model("k2d6-chat", "K2.6 Instant", "SCENARIO_CHAT", (NO_EFFORT,)),
+        _model("k2d6-thinking", "K2.6 Thinking", "SCENARIO_CHAT", (NO_EFFORT, *_EFFORTS)),
+        _model("k2d8", "K2.8", "SCENARIO_K3", (NO_EFFORT, *_EFFORTS)),
+        _model("k3", "K3", "SCENARIO_K3", _EFFORTS),
+        _model("k3-agent", "K3 Agent", "SCENARIO_OK_COMPUTER", _EFFORTS[:1], agent_mode="TYPE_ULTRA"),
     ]
 
 
@@ -74,6 +111,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "answer_block": ("text", "novel"),
     "casing": ("camel", "snake"),
     "error_style": ("frame", "trailer"),
+    "chat_id_style": CHAT_ID_STYLES,
+    "refresh_endpoints": ("both", "connect", "rest"),
+    "catalog_shape": ("current", "legacy"),
 }
 _COUNT_MINIMUMS = {"event_count": 1, "search_results": 0, "thinking_events": 0, "access_token_ttl_s": 0}
 _MILLISECONDS = ("event_delay_ms", "first_event_delay_ms", "heartbeat_ms", "upload_delay_ms", "parse_delay_ms")
@@ -120,8 +160,16 @@ class EmulatorConfig:
     error_style: str = "frame"
     access_token_ttl_s: int = 900
     open_accounts: bool = False
-    # Answer every refresh with a new refresh token and revoke the used one (unknown upstream behaviour [U]).
-    rotate_refresh_tokens: bool = False
+    # Answer every refresh with a new refresh token and revoke the used one: both tokens rotate (2026 captures).
+    rotate_refresh_tokens: bool = True
+    # Which refresh calls are served: the auth host's Connect RefreshToken, the legacy REST GET, or both (a
+    # disabled one answers 404, as retired endpoints do).
+    refresh_endpoints: str = "both"
+    # Chat ids: "uuid" (36 characters, as minted since late 2025) or "xid" (the 20-character form before).
+    chat_id_style: str = "uuid"
+    # GetAvailableModels: "current" (entries with `id` and effort levels; only to callers sending
+    # X-Msh-Version, as Kimi serves a stale bucket without it) or "legacy" (the `thinking`-flag entries) always.
+    catalog_shape: str = "current"
     # File uploads: the wait before an upload is answered, and from upload until the file counts as parsed.
     upload_delay_ms: float = 0
     parse_delay_ms: float = 50
@@ -131,6 +179,7 @@ class EmulatorConfig:
     # Answer prompts that declare tools or ask for JSON with a call or a JSON value built from their schemas
     # (emulator/guided.py), as the demo does; off, they get the usual echo like any prompt.
     guided_answers: bool = False
+    legacy_models: list[dict[str, Any]] = field(default_factory=_legacy_models)
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
@@ -144,7 +193,8 @@ class EmulatorConfig:
         for name in _FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise InvalidSetting(name, f"must be true or false, got {getattr(self, name)!r}")
-        _check_models(self.models)
+        _check_models("models", self.models)
+        _check_models("legacy_models", self.legacy_models)
         _check_replay(self.replay)
 
     def updated(self, changes: Mapping[str, Any]) -> EmulatorConfig:
@@ -165,9 +215,9 @@ def _check_replay(path: object) -> None:
             raise InvalidSetting("replay", str(exc)) from exc
 
 
-def _check_models(models: object) -> None:
+def _check_models(param: str, models: object) -> None:
     if not isinstance(models, list) or not models:
-        raise InvalidSetting("models", "must be a non-empty list of model objects")
+        raise InvalidSetting(param, "must be a non-empty list of model objects")
     for model in models:
         if not isinstance(model, dict) or not isinstance(model.get("scenario"), str):
-            raise InvalidSetting("models", f"every model needs a string `scenario`, got {model!r}")
+            raise InvalidSetting(param, f"every model needs a string `scenario`, got {model!r}")

@@ -1,7 +1,10 @@
 """Connect errors, carrying Kimi's reason strings where Kimi has one.
 
-Where Kimi puts its reason inside a G3 error is unknown, so it goes in both places a client might look: the
-message as `"<reason>: <text>"` and `details: [{"type": "kimi.reason", "value": <reason>}]`.
+2026 captures show G3 reasons as `REASON_*` enum names in `details[].debug.reason`, next to a localized message
+(`{"code", "message", "details": [{"type": "common.error.v1.ErrorDetail", "value", "debug": {"reason",
+"localizedMessage"}}]}`). The emulator's older reason strings (`chat.not_found` …) have no captured home, so they go
+in both places a client might look: the message as `"<reason>: <text>"` and
+`details: [{"type": "kimi.reason", "value": <reason>}]`.
 """
 
 from __future__ import annotations
@@ -39,14 +42,18 @@ class ConnectError(Exception):
     ) -> None:
         self.code = code
         self.reason = reason
-        self.message = f"{reason}: {text}" if reason else text
+        self.text = text
+        self.message = f"{reason}: {text}" if reason and not _captured(reason) else text
         self.retry_after = retry_after
         self.status = status or HTTP_STATUS[code]
         super().__init__(self.message)
 
     def to_json(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.reason:
+        if self.reason and _captured(self.reason):
+            debug = {"reason": self.reason, "localizedMessage": {"locale": "en-US", "message": self.text}}
+            error["details"] = [{"type": "common.error.v1.ErrorDetail", "value": "", "debug": debug}]
+        elif self.reason:
             error["details"] = [{"type": "kimi.reason", "value": self.reason}]
         return error
 
@@ -61,6 +68,10 @@ class ConnectError(Exception):
         """The `/api/...` REST form: `{"error_type", "message"}` as in Kimi's older protocol."""
         body = {"error_type": self.reason or self.code, "message": self.message}
         return json_response(self.status, body, self._headers())
+
+
+def _captured(reason: str) -> bool:
+    return reason.startswith("REASON_")
 
 
 class BadGateway(ConnectError):
@@ -91,7 +102,14 @@ class Failure:
         return ConnectError(self.code, text or self.text, self.reason, retry_after=retry_after)
 
 
-UNAUTHENTICATED = Failure("unauthenticated", "the token is missing, invalid or expired", "auth.token.invalid")
+# Expired and invalid tokens look the same (captured 2026-10).
+UNAUTHENTICATED = Failure("unauthenticated", "invalid user token", "REASON_INVALID_AUTH_TOKEN")
+# Peak-hour refusal of free accounts, on every model (2026 notes); it ends an HTTP-200 stream in its trailer.
+FREE_TIER_OVERLOADED = Failure(
+    "resource_exhausted",
+    "Too many people are chatting with Kimi right now. Subscribe to enter a priority queue!",
+    "REASON_SERVER_OVERLOADED_FOR_FREE_USER",
+)
 CHAT_NOT_FOUND = Failure("not_found", "the chat does not exist or belongs to another account", "chat.not_found")
 STREAM_BUSY = Failure(
     "resource_exhausted", "another reply is still streaming on this account", "chat.user_stream_pushing"

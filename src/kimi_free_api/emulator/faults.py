@@ -15,6 +15,7 @@ from kimi_free_api.emulator.config import (
 )
 from kimi_free_api.emulator.errors import (
     CHAT_NOT_FOUND,
+    FREE_TIER_OVERLOADED,
     STREAM_BUSY,
     UNAUTHENTICATED,
     BadGateway,
@@ -40,11 +41,18 @@ _STREAM_ERRORS = {
     "content_filter": Failure(
         "permission_denied", "the conversation touches content that cannot be shown", "chat.forbidden"
     ),
+    # Streams answer HTTP 200, so a token rejected by the generation arrives in-band.
+    "stream_unauthenticated": UNAUTHENTICATED,
+    "free_tier_overloaded": FREE_TIER_OVERLOADED,
 }
 # Failures reported as a `block.exception` inside the answer (evidence row 48), then `done`: reason, message.
 _BLOCK_EXCEPTIONS = {
     "overloaded": ("REASON_COMPLETION_OVERLOADED", "The current model is overloaded, please try again later."),
 }
+# Refusals of the whole turn: sent right after the chat and message frames, before any thinking or text.
+BEFORE_REPLY_KINDS = frozenset({"stream_unauthenticated", "free_tier_overloaded"})
+# Sent in the end-of-stream trailer whatever `error_style` says, as captured.
+TRAILER_KINDS = frozenset({"free_tier_overloaded"})
 # Connection-level misbehaviour inside a started Chat stream.
 _STREAM_CUTS = ("disconnect", "stall")
 # The files a parse call asks about are reported as failed to parse (endpoint `parse` only).
@@ -104,7 +112,7 @@ class Fault:
         return reason, self.message or message
 
     def stream_error(self) -> ConnectError:
-        """The error sent inside the stream, for `stream_error` and `content_filter`."""
+        """The error sent inside the stream, for the kinds of `_STREAM_ERRORS`."""
         return _STREAM_ERRORS[self.kind].error(self.message)
 
 

@@ -19,13 +19,13 @@ from kimi_free_api.emulator.errors import (
 from kimi_free_api.emulator.faults import IN_STREAM_KINDS
 from kimi_free_api.emulator.files import attached_files
 from kimi_free_api.emulator.framing import FramingError, parse_request
-from kimi_free_api.emulator.ids import new_id
+from kimi_free_api.emulator.ids import new_chat_id
 from kimi_free_api.emulator.replay import Filler
 from kimi_free_api.emulator.replay_stream import ReplayStream
 from kimi_free_api.emulator.runtime import Runtime, bearer, read_json_object
 from kimi_free_api.emulator.state import Chat
 from kimi_free_api.emulator.stream import CONNECT_JSON, ChatStream
-from kimi_free_api.emulator.turn import Turn
+from kimi_free_api.emulator.turn import Turn, check_model_options
 
 CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
 CANCEL_CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/CancelChat"
@@ -47,7 +47,7 @@ class G3Routes:
             web.post(DELETE_CHAT, self._unary("delete", self._delete)),
             web.post(CANCEL_CHAT, self._unary("cancel", self._cancel)),
             web.post(LIST_CHATS, self._unary("list_chats", self._list_chats)),
-            web.post(AVAILABLE_MODELS, self._unary("models", self._models)),
+            web.post(AVAILABLE_MODELS, self.models),
             web.post(SUBSCRIPTION, self._unary("subscription", self._subscription)),
         ]
 
@@ -63,6 +63,7 @@ class G3Routes:
             if fault is not None and fault.kind not in IN_STREAM_KINDS:
                 raise fault.refusal()
             turn = Turn.parse(body)
+            check_model_options(turn, runtime.config.models)
             files = attached_files(runtime, turn.file_ids, user_id)
             chat = self._lookup(turn.chat_id, user_id) if turn.chat_id else None
             if runtime.config.enforce_single_stream and runtime.state.active_streams.get(user_id):
@@ -75,7 +76,7 @@ class G3Routes:
             status, shape = recorded.refusal
             return json_response(status, Filler("", "", "").value(shape))
         if chat is None:
-            chat = Chat(new_id(), user_id)
+            chat = Chat(new_chat_id(runtime.config.chat_id_style), user_id)
             runtime.state.chats[chat.id] = chat
         options: dict[str, Any] = {"user_id": user_id, "chat": chat, "turn": turn, "fault": fault, "files": files}
         if recorded is not None:
@@ -104,19 +105,33 @@ class G3Routes:
 
     # Unary calls
 
+    def _served_models(self, request: web.Request) -> list[dict[str, Any]]:
+        """The bucket a caller gets: without `X-Msh-Version` Kimi serves the stale one (S4, 2026-08)."""
+        config = self._runtime.config
+        if config.catalog_shape == "legacy" or not request.headers.get("X-Msh-Version"):
+            return config.legacy_models
+        return config.models
+
     def _unary(self, endpoint: str, answer: Unary) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
-            runtime = self._runtime
-            runtime.state.count(endpoint)
-            try:
-                user_id = runtime.user_for_access(bearer(request))
-                runtime.check_fault(endpoint, user_id)
-                result = answer(user_id, await read_json_object(request))
-            except ConnectError as exc:
-                return exc.response()
-            return json_response(200, runtime.cased(result))
+            return await self._answer(request, endpoint, answer)
 
         return handle
+
+    async def _answer(self, request: web.Request, endpoint: str, answer: Unary) -> web.Response:
+        runtime = self._runtime
+        runtime.state.count(endpoint)
+        try:
+            user_id = runtime.user_for_access(bearer(request))
+            runtime.check_fault(endpoint, user_id)
+            result = answer(user_id, await read_json_object(request))
+        except ConnectError as exc:
+            return exc.response()
+        return json_response(200, runtime.cased(result))
+
+    async def models(self, request: web.Request) -> web.Response:
+        served = self._served_models(request)
+        return await self._answer(request, "models", lambda user_id, body: self._catalog_answer(served))
 
     def _owned_chat(self, user_id: str, body: dict[str, Any]) -> Chat:
         chat_id = pick(body, "chat_id")
@@ -153,16 +168,23 @@ class G3Routes:
             ]
         }
 
-    def _models(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _catalog_answer(self, served: list[dict[str, Any]]) -> dict[str, Any]:
         trace = self._runtime.replay()
         recorded = trace.answers.get("GetAvailableModels") if trace else None
         if isinstance(recorded, dict):
             replayed: dict[str, Any] = Filler("", "", "").value(recorded)
             return replayed
-        models = self._runtime.config.models
-        default = {"scenario": models[0]["scenario"], "thinking": bool(models[0].get("thinking"))}
-        return {"availableModels": models, "defaultScenario": default}
+        return _catalog(served)
 
     def _subscription(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         # The real fields are unknown; clients only use this call to check that a token works.
         return {"subscription": {"userId": user_id, "level": "LEVEL_FREE", "status": "SUBSCRIPTION_STATUS_ACTIVE"}}
+
+
+def _catalog(models: list[dict[str, Any]]) -> dict[str, Any]:
+    first = models[0]
+    if "id" in first:
+        default = {"scenario": first["scenario"], "model": first["id"]}
+    else:
+        default = {"scenario": first["scenario"], "thinking": bool(first.get("thinking"))}
+    return {"availableModels": models, "defaultScenario": default}

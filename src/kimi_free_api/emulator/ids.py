@@ -1,4 +1,9 @@
-"""Ids in Kimi's format: 20 characters of `[0-9a-v]`, the base32hex text of 12 bytes, laid out like `rs/xid`."""
+"""Ids in Kimi's formats.
+
+Chats get UUID-style ids (36 characters, 8-4-4-4-12 hex), as Kimi mints them since late 2025. The older
+20-character xid form (`[0-9a-v]`, the base32hex text of 12 bytes, laid out like `rs/xid`) is still used for the
+other ids, and for chats with `chat_id_style="xid"`.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ import itertools
 import os
 import secrets
 import time
+import uuid
 
 _MACHINE = secrets.token_bytes(3)
 _PROCESS = (os.getpid() & 0xFFFF).to_bytes(2, "big")
 _COUNTER = itertools.count(secrets.randbelow(1 << 24))
+CHAT_ID_STYLES = ("uuid", "xid")
 
 
 def _encode(raw: bytes) -> str:
@@ -23,6 +30,16 @@ def new_id() -> str:
     stamp = int(time.time()).to_bytes(4, "big")
     count = (next(_COUNTER) & 0xFFFFFF).to_bytes(3, "big")
     return _encode(stamp + _MACHINE + _PROCESS + count)
+
+
+def new_uuid_id() -> str:
+    """11 hex digits of Unix milliseconds, then random ones: captured ids start with the time they were made."""
+    value = (time.time_ns() // 1_000_000) % (1 << 44) << 84 | secrets.randbits(84)
+    return str(uuid.UUID(int=value))
+
+
+def new_chat_id(style: str) -> str:
+    return new_uuid_id() if style == "uuid" else new_id()
 
 
 def stable_id(text: str) -> str:

@@ -46,6 +46,8 @@ class Runtime:
         self.script = AnswerScript()
         self.tokens = TokenMint()
         self.revoked: set[str] = set()  # refresh tokens replaced by rotation
+        # Access tokens minted before a user's current generation are rejected, though not expired.
+        self.generations: dict[str, int] = {}
         self.storage_key = secrets.token_bytes(32)  # signs presigned upload URLs
         self.closing = asyncio.Event()  # set by Emulator.stop so held-open streams let go
         self._replay: tuple[str, Trace] | None = None
@@ -77,7 +79,10 @@ class Runtime:
         return account
 
     def access_token(self, user_id: str) -> str:
-        return self.tokens.access_token(user_id, self.config.access_token_ttl_s)
+        return self.tokens.access_token(user_id, self.config.access_token_ttl_s, self.generations.get(user_id, 0))
+
+    def revoke_access_tokens(self, user_id: str) -> None:
+        self.generations[user_id] = self.generations.get(user_id, 0) + 1
 
     def _owner(self, token: str, typ: str) -> str | None:
         """The user a token of type `typ` stands for; in open-accounts mode any foreign string is a user."""
@@ -89,6 +94,8 @@ class Runtime:
         user_id = claims.get("sub")
         known = user_id in self.state.accounts or self.config.open_accounts
         if claims.get("typ") != typ or is_expired(claims) or not known or not isinstance(user_id, str):
+            return None
+        if typ == "access" and claims.get("gen", 0) != self.generations.get(user_id, 0):
             return None
         return user_id
 

@@ -68,6 +68,10 @@ class Emulator:
     def create_account(self, name: str | None = None) -> Account:
         return self._runtime.create_account(name)
 
+    def revoke_access_tokens(self, user_id: str) -> None:
+        """Reject every access token of the user issued so far, expired or not (refresh tokens keep working)."""
+        self._runtime.revoke_access_tokens(user_id)
+
     def add_fault(self, fault: Fault) -> None:
         self._runtime.faults.add(fault)
 

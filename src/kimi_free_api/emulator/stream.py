@@ -23,7 +23,7 @@ from kimi_free_api.emulator.answers import (
     thinking_deltas,
 )
 from kimi_free_api.emulator.casing import snake_keys
-from kimi_free_api.emulator.faults import BLOCK_EXCEPTION_KINDS, Fault
+from kimi_free_api.emulator.faults import BEFORE_REPLY_KINDS, BLOCK_EXCEPTION_KINDS, TRAILER_KINDS, Fault
 from kimi_free_api.emulator.framing import end_stream, envelope, frame, utf8_cuts
 from kimi_free_api.emulator.guided import guided_answer
 from kimi_free_api.emulator.ids import new_id
@@ -126,6 +126,8 @@ class ChatStream:
         await self._op(frames.message(self._reply, scenario, None))
         if self._config.stray_envelopes:
             await self._write(envelope(b"") + envelope(b"\x00 not json"))
+        if self._fault is not None and self._fault.kind in BEFORE_REPLY_KINDS:
+            await self._strike(self._fault)
         if self._turn.thinking:
             await self._think()
         if self._turn.search and not self._generation.cancelled:
@@ -253,8 +255,11 @@ class ChatStream:
     async def _fault_point(self, answered: int) -> None:
         """Strike when `after_events` answer frames are out (or after the last one, if there are fewer)."""
         fault = self._fault
-        if fault is None or answered != min(fault.after_events, len(self._answer)):
+        if fault is None or fault.kind in BEFORE_REPLY_KINDS or answered != min(fault.after_events, len(self._answer)):
             return
+        await self._strike(fault)
+
+    async def _strike(self, fault: Fault) -> None:
         if fault.kind == "stall":
             await self._stall()
         elif fault.kind == "disconnect":
@@ -265,7 +270,7 @@ class ChatStream:
             await self._send(frames.DONE)
             await self._write(end_stream(self._config.end_stream))
         else:
-            await self._send_error(fault.stream_error().to_json())
+            await self._send_error(fault.stream_error().to_json(), in_trailer=fault.kind in TRAILER_KINDS)
         raise _Ended
 
     async def _ask_user(self) -> None:
@@ -288,9 +293,9 @@ class ChatStream:
                 break  # CancelChat
         raise _Ended
 
-    async def _send_error(self, error: dict[str, Any]) -> None:
+    async def _send_error(self, error: dict[str, Any], *, in_trailer: bool = False) -> None:
         style = self._config.end_stream
-        if self._config.error_style == "trailer" and style != "none":
+        if (in_trailer or self._config.error_style == "trailer") and style != "none":
             await self._write(end_stream(style, error))
             return
         await self._send(frames.error(error))

@@ -56,9 +56,11 @@ class TokenMint:
         claims = {"iss": "user-center", "typ": typ, "sub": user_id, "iat": now, "exp": now + ttl_s}
         return self.sign({**claims, "jti": new_id(), **extra})
 
-    def access_token(self, user_id: str, ttl_s: int) -> str:
+    def access_token(self, user_id: str, ttl_s: int, generation: int = 0) -> str:
+        """`generation`: the user's session generation; revoking access tokens starts a new one."""
         extra = {
             "app_id": "kimi",
+            "gen": generation,
             "device_id": digits(user_id, "7", 19),
             "ssid": digits("session:" + user_id, "17", 19),
         }

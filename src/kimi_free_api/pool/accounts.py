@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 from kimi_free_api.core.credentials import credential_id
 from kimi_free_api.core.errors import (
     AccountBusy,
+    FreeTierOverloaded,
     GatewayError,
     QuotaExceeded,
     RateLimited,
@@ -81,9 +82,11 @@ class Account:
 
     def record_failure(self, error: GatewayError, now: float, policy: CooldownPolicy) -> None:
         self.failures += 1
-        self.consecutive_failures += 1
         self.last_error = f"{type(error).__name__}: {error.message}"[:300]
         self.last_error_at = time.time()
+        if isinstance(error, FreeTierOverloaded):
+            return  # Kimi refuses every free account alike: this one is no worse than the rest
+        self.consecutive_failures += 1
         if isinstance(error, Unauthorized):
             self.dead = True
         elif isinstance(error, QuotaExceeded):

@@ -1,7 +1,8 @@
 """Classifying Kimi's failures: by Connect code (or HTTP status) first, then by Kimi's reason string.
 
-Where Kimi puts its reason (`chat.user_stream_pushing`, `auth.token.invalid` …) inside a Connect error is not
-documented, so the whole error — message and details — is searched for it.
+2026 captures put G3 reasons (`REASON_INVALID_AUTH_TOKEN`, `REASON_SERVER_OVERLOADED_FOR_FREE_USER` …) in
+`details[].debug.reason`; older reason strings (`chat.user_stream_pushing`, `auth.token.invalid` …) have no
+documented place. So the whole error — message and details — is searched for them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from kimi_free_api.core.errors import (
     AccountBusy,
     ChatNotFound,
     ContentFiltered,
+    FreeTierOverloaded,
     GatewayError,
     InvalidRequest,
     QuotaExceeded,
@@ -66,6 +68,11 @@ def classify(
     shown = redact(message.strip()) or code
     wait = _retry_after(retry_after)
 
+    if "server_overloaded_for_free_user" in lowered:
+        return FreeTierOverloaded(
+            f"Kimi is refusing free accounts right now, on every account of this gateway alike: {shown}",
+            retry_after=wait,
+        )
     if "user_stream_pushing" in lowered:
         return AccountBusy(
             f"This Kimi account is already answering another request ({shown}).", retry_after=wait or 1.0

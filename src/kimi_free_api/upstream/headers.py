@@ -11,8 +11,9 @@ USER_AGENT = (
 _SEC_CH_UA = '"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"'
 
 
-def browser_headers(origin: str, language: str, timezone: str) -> dict[str, str]:
-    return {
+def browser_headers(origin: str, language: str, timezone: str, version: str = "") -> dict[str, str]:
+    """`version`: the web client's X-Msh-Version (not sent when empty)."""
+    headers = {
         "Accept": "*/*",
         "Accept-Language": f"{language},{language.split('-', 1)[0]};q=0.9,en;q=0.8",
         "Origin": origin,
@@ -28,6 +29,9 @@ def browser_headers(origin: str, language: str, timezone: str) -> dict[str, str]
         "X-Language": language,
         "X-Msh-Platform": "web",
     }
+    if version:
+        headers["X-Msh-Version"] = version
+    return headers
 
 
 def identity_headers(claims: dict[str, Any]) -> dict[str, str]:

@@ -11,10 +11,11 @@ import orjson
 from kimi_free_api.config import Settings
 from kimi_free_api.core.attachments.files import LoadedFile
 from kimi_free_api.core.errors import NotFound, Unauthorized, UpstreamError, UpstreamTimeout
-from kimi_free_api.core.models.modelspec import CatalogModel, catalog_id
+from kimi_free_api.core.models.modelspec import CatalogModel
 from kimi_free_api.core.ports import TokenCache, UpstreamChat
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.auth import Access, TokenResolver
+from kimi_free_api.upstream.catalog import chat_options, parse_catalog
 from kimi_free_api.upstream.connect import encode_envelope
 from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.files import KimiFiles, refer_to_files
@@ -45,7 +46,7 @@ def chat_payload(request: UpstreamChat, settings: Settings) -> dict[str, Any]:
             "blocks": [{"message_id": "", "text": {"content": request.prompt}}],
             "scenario": scenario,
         },
-        "options": {"thinking": request.thinking},
+        "options": chat_options(request),
     }
     if request.chat_id:
         payload["chat_id"] = request.chat_id
@@ -113,7 +114,7 @@ class KimiWebAdapter:
         response = await self._post(access, path, body, content_type, limits)
         if response.status == 401 and access.refreshable:
             response.release()
-            self.auth.invalidate(token)
+            self.auth.invalidate(token, access.token)
             access = await self.auth.access(token)
             response = await self._post(access, path, body, content_type, limits)
         if response.status != 200:
@@ -164,32 +165,13 @@ class KimiWebAdapter:
             log.info("chat %s was already gone upstream", chat_id)
 
     async def available_models(self, token: str) -> list[CatalogModel]:
-        data = await self._unary(token, AVAILABLE_MODELS, {})
-        entries = data.get("availableModels") or data.get("available_models") or []
-        models: list[CatalogModel] = []
-        for entry in entries if isinstance(entries, list) else ():
-            if not isinstance(entry, dict):
-                continue
-            name = str(entry.get("displayName") or entry.get("display_name") or entry.get("scenario") or "")
-            scenario = str(entry.get("scenario") or "")
-            if not name or not scenario:
-                continue
-            thinking = bool(entry.get("thinking"))
-            models.append(
-                CatalogModel(
-                    id=catalog_id(name, thinking, scenario),
-                    display_name=name,
-                    scenario=scenario,
-                    thinking=thinking,
-                    kimiplus_id=str(entry.get("kimiPlusId") or entry.get("kimi_plus_id") or ""),
-                    agent_mode=str(entry.get("agentMode") or entry.get("agent_mode") or ""),
-                    description=str(entry.get("description") or ""),
-                )
-            )
-        return models
+        return parse_catalog(await self._unary(token, AVAILABLE_MODELS, {}))
 
     async def keep_fresh(self, token: str, within_s: float) -> None:
         await self.auth.access(token, margin_s=within_s)
+
+    async def renew_access(self, token: str, rejected_since: float) -> bool:
+        return await self.auth.renew(token, rejected_since)
 
     async def check_token(self, token: str) -> bool:
         """Live means Kimi accepts it now: a refresh token must exchange, an access token must open a call."""

@@ -221,6 +221,7 @@ def parse_responses_request(body: Any, tokens: tuple[str, ...]) -> ResponsesRequ
         stream=bool(optional(body, "stream", bool, "a boolean")),
         use_search=tools.search,
         thinking=_THINKING.get(effort) if isinstance(effort, str) else None,
+        reasoning_effort=effort if effort in _THINKING else None,
         max_tokens=max_output,
         tools=tool_set(
             unique(tools.declared, "tools"),

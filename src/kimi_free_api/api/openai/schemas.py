@@ -123,6 +123,11 @@ def _thinking(body: dict[str, Any]) -> bool | None:
     return None
 
 
+def _effort(body: dict[str, Any]) -> str | None:
+    effort = body.get("reasoning_effort")
+    return effort if effort in _THINKING_EFFORTS or effort in _NO_THINKING_EFFORTS else None
+
+
 def _refuse_unsupported(body: dict[str, Any]) -> None:
     n = optional(body, "n", int, "an integer")
     if n is not None and n != 1:
@@ -188,6 +193,7 @@ def parse_chat_request(body: Any, tokens: tuple[str, ...]) -> ChatRequest:
         include_usage=bool(include_usage) and stream,
         use_search=bool(optional(body, "use_search", bool, "a boolean")),
         thinking=_thinking(body),
+        reasoning_effort=_effort(body),
         conversation_id=conversation_id,
         stop=_stop(body),
         max_tokens=_max_tokens(body),

@@ -295,4 +295,6 @@ def upstream_chat(prompt: str, chat_id: str, spec: ModelSpec, files: tuple[str, 
         agent_mode=spec.agent_mode,
         files=files,
         parent_id=parent_id,
+        model=spec.model,
+        reasoning_effort=spec.reasoning_effort,
     )

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kimi_free_api.core.answer.background import BackgroundTasks
 from kimi_free_api.core.answer.run import ChatRun, upstream_chat
 from kimi_free_api.core.attachments.attachments import Attachments, PreparedTurn
+from kimi_free_api.core.conversation.chat_ids import asks_new_chat, chat_id_in
 from kimi_free_api.core.conversation.continuity import resumption_points
 from kimi_free_api.core.conversation.prompt import build_prompt, unanswered_tail
 from kimi_free_api.core.errors import (
     ChatNotFound,
+    FreeTierOverloaded,
     GatewayError,
     ModelNotFound,
     RateLimited,
@@ -25,27 +26,18 @@ from kimi_free_api.core.errors import (
 from kimi_free_api.core.guided.tool_protocol import output_directive
 from kimi_free_api.core.models.aliases import ModelAliases
 from kimi_free_api.core.models.catalog import ModelCatalog
-from kimi_free_api.core.models.modelspec import ModelSpec, resolve_model
+from kimi_free_api.core.models.modelspec import CatalogModel, ModelSpec, resolve_model
 from kimi_free_api.core.ports import (
     AccountPool,
     Conversation,
     ConversationStore,
     KimiUpstream,
+    Lease,
     WaitHook,
 )
 from kimi_free_api.core.request import ChatRequest, Message
 
 log = logging.getLogger(__name__)
-
-# Kimi chat ids are 20 characters of base32hex; the seed accepted any id embedded in conversation_id.
-_CHAT_ID = re.compile(r"[0-9a-zA-Z]{20}")
-
-
-def chat_id_in(conversation_id: str | None) -> str:
-    if not conversation_id:
-        return ""
-    match = _CHAT_ID.search(conversation_id)
-    return match.group(0) if match else ""
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,6 +46,10 @@ class FailoverPolicy:
     backoff_s: float = 0.25
     backoff_max_s: float = 2.0
     capacity_wait_s: float = 30.0
+    # Kimi's free-tier refusal names no wait; the client is told to come back after this long.
+    free_tier_retry_after_s: float = 30.0
+    # Tried once when Kimi refuses free accounts (e.g. an Instant model, which peak hours spare); "" tries none.
+    overload_fallback_model: str = ""
 
     def delay(self, attempt: int) -> float:
         # Full jitter: retries of many requests failing together do not arrive together.
@@ -103,12 +99,11 @@ class ChatService:
         """Resolves with the cached catalog; only an unknown name costs a catalog fetch."""
         model = self.aliases.target(request.model)
         try:
-            return resolve_model(model, self.catalog.cached, use_search=request.use_search, thinking=request.thinking)
+            return _resolve(model, request, self.catalog.cached)
         except ModelNotFound:
             if self.catalog.fresh():
                 raise
-        catalog = await self.catalog.get(token)
-        return resolve_model(model, catalog, use_search=request.use_search, thinking=request.thinking)
+        return _resolve(model, request, await self.catalog.get(token))
 
     async def start(self, request: ChatRequest, on_wait: WaitHook | None = None) -> ChatRun:
         """Starts the answer: in the Kimi chat it continues when there is one, else in a new chat."""
@@ -128,6 +123,13 @@ class ChatService:
 
     async def _plan(self, request: ChatRequest) -> _Plan:
         explicit = chat_id_in(request.conversation_id)
+        if request.conversation_id is not None and not explicit and not asks_new_chat(request.conversation_id):
+            # Starting a new chat here would keep it upstream for good: the client could never name it again.
+            raise ChatNotFound(
+                "`conversation_id` is not a Kimi chat id: send the `id` of an earlier response to continue it, "
+                'or "none" to start a chat that is kept.',
+                param="conversation_id",
+            )
         if explicit:
             kept = await self.conversations.by_chat(explicit)
             if not _may_continue(kept, request):
@@ -162,7 +164,11 @@ class ChatService:
         excluded: set[str] = set()
         last_error: GatewayError | None = None
         spec: ModelSpec | None = None
-        for attempt in range(policy.attempts):
+        # Second chances that are not failovers: one renewed access token per account, one fallback model.
+        renewed: set[str] = set()
+        fell_back = False
+        failures = 0
+        while True:
             try:
                 lease = await self.pool.acquire(
                     turn.tokens, frozenset(excluded), max(0.0, deadline - loop.time()), on_wait, only=pinned
@@ -172,6 +178,7 @@ class ChatService:
                     raise last_error from None
                 raise
             run: ChatRun | None = None
+            sent_at = time.monotonic()
             try:
                 if spec is None:
                     spec = await self.resolve_model(request, lease.token)
@@ -179,18 +186,30 @@ class ChatService:
                 run = ChatRun(self, lease, spec, prompt, keep, history=request.messages, owner=request.owner)
                 await run.open(upstream_chat(prompt, chat_id, spec, files, parent_id), on_wait)
             except GatewayError as error:
-                lease.failed(error)
+                renewing = isinstance(error, Unauthorized) and await self._renewed(lease, renewed, sent_at)
+                if not renewing:
+                    lease.failed(error)
                 if run is None:
                     lease.release()
-                if not fails_over(error, continuing=bool(chat_id)) or attempt + 1 == policy.attempts:
+                if renewing:
+                    log.info("Kimi rejected account %s's access token; renewed it, sending again", lease.account_id)
+                    continue
+                if isinstance(error, FreeTierOverloaded):
+                    # Every free account gets the same refusal: no failover, one quick answer.
+                    fallback = None if fell_back else await self._overload_fallback(spec, lease.token)
+                    if fallback is None:
+                        raise self._overloaded(error) from None
+                    log.info("Kimi refuses free accounts now; trying %s instead", fallback.name)
+                    spec, fell_back = fallback, True
+                    continue
+                failures += 1
+                if not fails_over(error, continuing=bool(chat_id)) or failures == policy.attempts:
                     raise
-                log.info(
-                    "attempt %d on account %s failed (%s); trying again", attempt + 1, lease.account_id, error.code
-                )
+                log.info("attempt %d on account %s failed (%s); trying again", failures, lease.account_id, error.code)
                 if not isinstance(error, UpstreamError):
                     excluded.add(lease.account_id)  # this account's own problem; a transient fault may pass
                 last_error = error
-                await asyncio.sleep(policy.delay(attempt))
+                await asyncio.sleep(policy.delay(failures - 1))
                 continue
             except BaseException:
                 if run is None:
@@ -198,7 +217,46 @@ class ChatService:
                 raise
             lease.succeeded()
             return run
-        raise AssertionError("unreachable: the last attempt either returns or raises")
+
+    async def _renewed(self, lease: Lease, renewed: set[str], sent_at: float) -> bool:
+        """Whether the account's access token, rejected inside a stream Kimi answered with HTTP 200, could be
+        exchanged again; once per account and request, so only a second rejection marks the account dead."""
+        if lease.account_id in renewed:
+            return False
+        renewed.add(lease.account_id)
+        try:
+            return await self.upstream.renew_access(lease.token, sent_at)
+        except GatewayError as exc:
+            log.info("renewing account %s's access token failed: %s", lease.account_id, exc.message)
+            return False
+
+    async def _overload_fallback(self, spec: ModelSpec | None, token: str) -> ModelSpec | None:
+        name = self.failover.overload_fallback_model
+        if not name or spec is None or spec.name.lower() == name.lower():
+            return None
+        catalog = await self.catalog.get(token)
+        try:
+            fallback = resolve_model(name, catalog, use_search=spec.search)
+        except GatewayError as exc:
+            log.warning("OVERLOAD_FALLBACK_MODEL %s is unusable: %s", name, exc.message)
+            return None
+        return replace(fallback, silent=spec.silent)
+
+    def _overloaded(self, error: FreeTierOverloaded) -> FreeTierOverloaded:
+        """One quick answer instead of a tour of every free account, each refused alike."""
+        if error.retry_after is None:
+            error.retry_after = self.failover.free_tier_retry_after_s
+        return error
+
+
+def _resolve(model: str, request: ChatRequest, catalog: dict[str, CatalogModel]) -> ModelSpec:
+    return resolve_model(
+        model,
+        catalog,
+        use_search=request.use_search,
+        thinking=request.thinking,
+        effort=request.reasoning_effort,
+    )
 
 
 def _may_continue(kept: Conversation | None, request: ChatRequest) -> bool:
