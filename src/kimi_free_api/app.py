@@ -7,13 +7,14 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
 from kimi_free_api.api.context import ACCESS, FILES, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
 from kimi_free_api.api.routes import add_routes
+from kimi_free_api.api.server import GatewayRunner, connection_limits, connection_middleware
 from kimi_free_api.config import Settings
 from kimi_free_api.core.attachments import AttachmentLimits, Attachments
 from kimi_free_api.core.background import BackgroundTasks
@@ -48,9 +49,15 @@ CLEANUP_GRACE_S = 10.0
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_request_bytes)
     app[SETTINGS] = settings
+    app.middlewares.append(connection_middleware)
     add_routes(app)
     app.cleanup_ctx.append(_runtime)
     return app
+
+
+def make_runner(settings: Settings, **options: Any) -> GatewayRunner:
+    """The gateway's application on its bounded server (api/server.py); `options` are aiohttp runner options."""
+    return GatewayRunner(create_app(settings), connection_limits(settings), handler_cancellation=True, **options)
 
 
 def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | None) -> Scheduler:

@@ -62,6 +62,16 @@ class Settings:
     conversation_ttl_s: float = 1800.0
     # How often idle and orphaned chats are looked for.
     sweep_interval_s: float = 30.0
+    # Open client connections at most; 0: half of what the open-file limit leaves (each stream also holds one to
+    # Kimi). When full, the connection idle longest is closed to make room; with every one busy, 503.
+    max_connections: int = 0
+    # A new connection must have sent its first request head within this (slow-trickling clients are closed).
+    request_head_timeout_s: float = 10.0
+    # An idle keep-alive connection is closed after this. Longer than nginx's 60 s upstream keep-alive, so the
+    # proxy, not the gateway, closes first and never sends a request into a closing connection.
+    idle_connection_timeout_s: float = 75.0
+    # The whole request body must arrive within this.
+    request_body_timeout_s: float = 120.0
     # Largest request body accepted (base64 attachments make chat requests big).
     max_request_bytes: int = 100 * 1024 * 1024
     # Remove Kimi's private-use citation characters from answer text.
@@ -146,6 +156,8 @@ class Settings:
             raise SettingsError("USAGE_TOKENIZER must be 'bpe' or 'estimate'")
         if self.allow_client_tokens not in ("auto", "true", "false"):
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
+        if self.max_connections < 0:
+            raise SettingsError("MAX_CONNECTIONS must not be negative (0: derived from the open-file limit)")
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
             raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT and FAILOVER_ATTEMPTS must be at least 1")
         for key in self.api_key_list:
@@ -159,6 +171,9 @@ class Settings:
             "probe_interval_s",
             "attachment_transfer_timeout_s",
             "file_parse_timeout_s",
+            "request_head_timeout_s",
+            "idle_connection_timeout_s",
+            "request_body_timeout_s",
         ):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise SettingsError(f"{name.upper()} must be positive")

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from openai import AsyncOpenAI
 
-from kimi_free_api.app import create_app
+from kimi_free_api.app import make_runner
 from kimi_free_api.config import Settings
 from kimi_free_api.emulator import Account, Emulator, EmulatorConfig
 from tests.e2e.support import Gateway, GatewayFactory, openai_client
@@ -42,7 +42,7 @@ async def gateway_factory(emulator: Emulator, tmp_path: Path) -> AsyncIterator[G
             conversation_ttl_s=0.0,
         )
         settings = base.with_overrides(**overrides)
-        runner = web.AppRunner(create_app(settings), handler_cancellation=True)
+        runner = make_runner(settings)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
