@@ -91,6 +91,9 @@ class Settings:
     # Several gateway instances behind one load balancer share pool limits and conversations through Redis.
     redis_url: str = ""
     max_in_flight_per_account: int = 1
+    # Seed mode: client-sent tokens the pool tracks at most (each about 1 KB); the least recently used idle one is
+    # forgotten past this. Tokens a request may carry are capped at 32 (api/auth.py).
+    max_client_accounts: int = 10_000
     min_start_interval_s: float = 0.5
     # How long a request waits for a free account before 429.
     capacity_wait_s: float = 30.0
@@ -158,6 +161,8 @@ class Settings:
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
         if self.max_connections < 0:
             raise SettingsError("MAX_CONNECTIONS must not be negative (0: derived from the open-file limit)")
+        if self.max_client_accounts < 1:
+            raise SettingsError("MAX_CLIENT_ACCOUNTS must be at least 1")
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
             raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT and FAILOVER_ATTEMPTS must be at least 1")
         for key in self.api_key_list:

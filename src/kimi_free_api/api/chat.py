@@ -10,8 +10,7 @@ import orjson
 from aiohttp import web
 
 from kimi_free_api.api.answer import ShownAnswer, completion_id
-from kimi_free_api.api.auth import credentials
-from kimi_free_api.api.body import json_body
+from kimi_free_api.api.body import authenticated_json
 from kimi_free_api.api.context import TOKENS, service_of
 from kimi_free_api.api.guided_chat import guided_completion
 from kimi_free_api.api.keepalive import EarlyStart
@@ -30,7 +29,8 @@ _LOW_WATER = 64 * 1024
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    chat = parse_chat_request(await json_body(request), await credentials(request))
+    tokens, body = await authenticated_json(request)
+    chat = parse_chat_request(body, tokens)
     early = EarlyStart(request) if chat.stream else None
     try:
         run = await service_of(request).start(chat, early.keepalive if early else None)

@@ -42,10 +42,16 @@ class _MethodNotAllowed(GatewayError):
     code = "method_not_allowed"
 
 
-class _PayloadTooLarge(GatewayError):
+class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class BodyTimeout(GatewayError):
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> GatewayError:
@@ -55,7 +61,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Gatewa
     if exc.status == 405:
         return _MethodNotAllowed(f"Method not allowed: {where}.")
     if exc.status == 413:
-        return _PayloadTooLarge(f"The request body is too large ({exc.text or 'limit exceeded'}).")
+        return PayloadTooLarge(f"The request body is too large ({exc.text or 'limit exceeded'}).")
     return InvalidRequest(exc.text or exc.reason, code=f"http_{exc.status}")
 
 

@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 
 from kimi_free_api.api.auth import token_shaped
-from kimi_free_api.api.body import json_body
+from kimi_free_api.api.body import SMALL_BODY_BYTES, json_body
 from kimi_free_api.api.context import UPSTREAM
 from kimi_free_api.core.errors import InvalidRequest
 
@@ -27,7 +27,7 @@ async def welcome(_: web.Request) -> web.Response:
 
 
 async def token_check(request: web.Request) -> web.Response:
-    body = await json_body(request)
+    body = await json_body(request, SMALL_BODY_BYTES)
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token.strip():
         raise InvalidRequest("`token` must be a non-empty string.", param="token", code="invalid_type")

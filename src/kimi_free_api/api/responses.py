@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 
 from kimi_free_api.api.auth import bearer_tokens, credentials
-from kimi_free_api.api.body import json_body
+from kimi_free_api.api.body import authenticated_json
 from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
 from kimi_free_api.api.responses_request import ResponsesRequest, parse_responses_request
@@ -269,7 +269,8 @@ async def _own_response(request: web.Request) -> StoredResponse:
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
-    parsed = parse_responses_request(await json_body(request), await credentials(request))
+    tokens, body = await authenticated_json(request)
+    parsed = parse_responses_request(body, tokens)
     history: tuple[Message, ...] = ()
     if parsed.previous_response_id:
         stored = await request.app[RESPONSES].get(parsed.previous_response_id)
