@@ -127,3 +127,39 @@ class ThreadedGateway:
 def threaded_gateway(data_dir: Path, **overrides: Any) -> Iterator[ThreadedGateway]:
     with ThreadedGateway(data_dir, **overrides) as gateway:
         yield gateway
+
+
+async def timed_exchange(port: int, data: bytes, timeout_s: float = 30.0) -> list[tuple[float, bytes]]:
+    """Sends `data` and reads until the server closes, noting when (seconds after sending) each read arrived."""
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        sent = loop.time()
+        writer.write(data)
+        pieces = []
+        while chunk := await asyncio.wait_for(reader.read(65536), timeout_s):
+            pieces.append((loop.time() - sent, chunk))
+        return pieces
+    finally:
+        writer.close()
+
+
+def sse_events(body: bytes) -> list[bytes]:
+    """The events of an SSE body; asserts that nothing but events is in it (no framing bytes, no stray lines)."""
+    assert body.endswith(b"\n\n"), body[-80:]
+    events = body[:-2].split(b"\n\n")
+    for event in events:
+        assert event == b": keep-alive" or event.startswith(b"data: "), event[:80]
+        if event.startswith(b"data: ") and event != b"data: [DONE]":
+            orjson.loads(event[6:])
+    assert events[-1] == b"data: [DONE]"
+    return events
+
+
+def streamed_text(events: list[bytes]) -> str:
+    text = []
+    for event in events:
+        if event.startswith(b"data: {"):
+            for choice in orjson.loads(event[6:])["choices"]:
+                text.append(choice["delta"].get("content") or "")
+    return "".join(text)

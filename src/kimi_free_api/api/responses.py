@@ -287,7 +287,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     response = _Response(parsed, chat.model)
     early = EarlyStart(request) if chat.stream else None
     try:
-        run = await service_of(request).start(chat, early.keepalive if early else None)
+        start = service_of(request).start(chat)
+        run = await (early.during(start) if early else start)
     except GatewayError as exc:
         if early is None or early.response is None:
             raise
