@@ -182,9 +182,8 @@ class GatewayServer(web.Server):
                     self.guard.limits.max_connections,
                     self.guard.refused,
                 )
-            handler.force_close()
             transport.write(FULL_RESPONSE)
-            transport.close()
+            handler.force_close()  # closes the transport once the answer is out
 
     def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
         self.guard.release(handler)
