@@ -267,6 +267,7 @@ _path_tail = st.text(string.ascii_letters + string.digits + "%/._-~?=&", max_siz
     raw=_header_bytes,
     count=st.integers(0, 40),
     body=st.binary(max_size=64) | json_value.map(_json),
+    encoding=st.sampled_from([b"", b"", b"gzip", b"deflate", b"br", b"identity", b"x-unknown"]),
 )
 def test_any_route_any_body(
     fuzzed: tuple[ThreadedGateway, str],
@@ -278,9 +279,12 @@ def test_any_route_any_body(
     raw: bytes,
     count: int,
     body: bytes,
+    encoding: bytes,
 ) -> None:
     gateway, good = fuzzed
     headers = [(b"Content-Type", content_type), *_auth_header(auth, good, raw, count)]
+    if encoding:
+        headers.append((b"Content-Encoding", encoding))
     _send(gateway.port, method, path + tail, headers, body)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -84,11 +83,11 @@ async def nginx(tmp_path: Path) -> AsyncIterator[Nginx]:
         port = free_port()
         upstream = gateway_url.removeprefix("http://")
         (prefix / "nginx.conf").write_text(_config(prefix, port, upstream, settings))
-        check = subprocess.run([_NGINX, "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf")], capture_output=True)
-        assert check.returncode == 0, check.stderr.decode()
-        process = await asyncio.create_subprocess_exec(
-            _NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), stderr=asyncio.subprocess.DEVNULL
-        )
+        arguments = ("-p", str(prefix), "-c", str(prefix / "nginx.conf"))
+        check = await asyncio.create_subprocess_exec(_NGINX, "-t", *arguments, stderr=asyncio.subprocess.PIPE)
+        _, errors = await check.communicate()
+        assert check.returncode == 0, errors.decode()
+        process = await asyncio.create_subprocess_exec(_NGINX, *arguments, stderr=asyncio.subprocess.DEVNULL)
         processes.append(process)
         url = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as session:

@@ -89,6 +89,15 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         return error_response(_from_http_exception(request, exc))
+    except web.RequestPayloadError as exc:
+        # The body's bytes could not be decoded: a broken gzip/deflate Content-Encoding or chunked framing.
+        log.info("%s %s: unreadable body (%s)", request.method, request.path, type(exc.__cause__).__name__)
+        return error_response(
+            InvalidRequest(
+                "The request body could not be decoded (its Content-Encoding or chunked framing is broken).",
+                code="invalid_body",
+            )
+        )
     except Exception:
         log.exception("unexpected failure in %s %s", request.method, request.path)
         error = GatewayError("The gateway failed unexpectedly; the failure was logged.")
