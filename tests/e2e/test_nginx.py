@@ -21,32 +21,48 @@ from tests.e2e.support import GatewayFactory, free_port
 _NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 pytestmark = pytest.mark.skipif(_NGINX is None, reason="nginx is not installed (.ci/run installs Debian's package)")
 
+# Each: what goes in nginx's `http` block besides the server, and the `location` body. GATEWAY is replaced by the
+# gateway's loopback address.
 PROXY_SETTINGS = {
-    "default": "",
+    "default": ("", "proxy_pass http://GATEWAY;"),
     # The seed README's "Nginx反代优化" block, which leaves nginx proxying with HTTP/1.0.
-    "seed": """
+    "seed": (
+        "",
+        """
+        proxy_pass http://GATEWAY;
         proxy_buffering off;
         chunked_transfer_encoding on;
         tcp_nopush on;
         tcp_nodelay on;
         keepalive_timeout 120;
-    """,
-    # README's snippet: HTTP/1.1 with kept-alive upstream connections.
-    "readme": """
+        """,
+    ),
+    # README's snippet ("Behind nginx"): HTTP/1.1 with kept-alive upstream connections.
+    "readme": (
+        """
+        upstream kimi_free_api {
+            server GATEWAY;
+            keepalive 16;
+        }
+        """,
+        """
+        proxy_pass http://kimi_free_api;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_buffering off;
         proxy_read_timeout 300s;
-    """,
+        """,
+    ),
 }
 
 Nginx = Callable[[str, str], Awaitable[str]]
 
 
-def _config(prefix: Path, port: int, upstream: str, settings: str) -> str:
+def _config(prefix: Path, port: int, upstream: str, proxy: str) -> str:
     temp = "\n".join(
         f"    {kind}_temp_path {prefix}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
+    http_extra, location = (part.replace("GATEWAY", upstream) for part in PROXY_SETTINGS[proxy])
     return f"""
 daemon off;
 master_process off;
@@ -57,15 +73,12 @@ events {{ worker_connections 128; }}
 http {{
     access_log off;
 {temp}
-    upstream gateway {{
-        server {upstream};
-        keepalive 4;
-    }}
+{http_extra}
     server {{
         listen 127.0.0.1:{port};
+        client_max_body_size 100m;
         location / {{
-            proxy_pass http://gateway;
-            {settings}
+{location}
         }}
     }}
 }}
@@ -76,13 +89,13 @@ http {{
 async def nginx(tmp_path: Path) -> AsyncIterator[Nginx]:
     processes: list[asyncio.subprocess.Process] = []
 
-    async def start(gateway_url: str, settings: str) -> str:
+    async def start(gateway_url: str, proxy: str) -> str:
         assert _NGINX is not None
         prefix = tmp_path / f"nginx{len(processes)}"
         prefix.mkdir()
         port = free_port()
         upstream = gateway_url.removeprefix("http://")
-        (prefix / "nginx.conf").write_text(_config(prefix, port, upstream, settings))
+        (prefix / "nginx.conf").write_text(_config(prefix, port, upstream, proxy))
         arguments = ("-p", str(prefix), "-c", str(prefix / "nginx.conf"))
         check = await asyncio.create_subprocess_exec(_NGINX, "-t", *arguments, stderr=asyncio.subprocess.PIPE)
         _, errors = await check.communicate()
@@ -130,7 +143,7 @@ async def test_chunks_arrive_as_produced(
 ) -> None:
     emulator.configure(event_delay_ms=250, event_count=5)
     gateway = await gateway_factory()
-    url = await nginx(gateway.url, PROXY_SETTINGS[proxy])
+    url = await nginx(gateway.url, proxy)
     reads = await _stream(url, account.refresh_token, "through nginx")
     body = b"".join(chunk for _, chunk in reads)
     events = sse_events(body)  # nothing but SSE events: no chunk-size lines, no stray bytes
@@ -147,7 +160,7 @@ async def test_keepalives_pass(
 ) -> None:
     emulator.configure(first_event_delay_ms=1200, event_count=2)
     gateway = await gateway_factory(keepalive_s=0.3)
-    url = await nginx(gateway.url, PROXY_SETTINGS[proxy])
+    url = await nginx(gateway.url, proxy)
     reads = await _stream(url, account.refresh_token, "silent first")
     events = sse_events(b"".join(chunk for _, chunk in reads))
     assert events[0] == b": keep-alive"
@@ -164,7 +177,7 @@ async def test_plain_completion_and_errors_pass(
     gateway_factory: GatewayFactory, emulator: Emulator, account: Account, nginx: Nginx, proxy: str
 ) -> None:
     gateway = await gateway_factory()
-    url = await nginx(gateway.url, PROXY_SETTINGS[proxy])
+    url = await nginx(gateway.url, proxy)
     body = {"model": "kimi", "messages": [{"role": "user", "content": "whole"}]}
     async with aiohttp.ClientSession() as session:
         headers = {"Authorization": f"Bearer {account.refresh_token}"}
