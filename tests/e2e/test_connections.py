@@ -7,7 +7,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import resource
+import socket
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -18,7 +23,7 @@ from kimi_free_api.api.server import CONNECTIONS
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.redact import _RedactingFormatter
 from tests.e2e.rawhttp import RawResponse, split_response
-from tests.e2e.support import Gateway, GatewayFactory, eventually
+from tests.e2e.support import Gateway, GatewayFactory, eventually, free_port, stop_process
 
 
 def _port(gateway: Gateway) -> int:
@@ -208,3 +213,44 @@ async def test_request_text_cannot_forge_a_log_line(gateway: Gateway, gateway_lo
     assert lines, "the request was not logged"
     assert not any(line.startswith("2026-01-01") for line in lines)
     assert any("/nothing\\r\\n2026-01-01 00:00:00 INFO forged\\n" in line for line in lines)
+
+
+async def test_many_trickling_connections_under_a_low_file_limit(tmp_path: Path) -> None:
+    """The reported lock-out, scaled down: a real `serve` process limited to 256 open files, 300 connections that
+    never finish their request head. Clients still get answers, and the log stays small."""
+    port = free_port()
+    log_path = tmp_path / "gateway.log"
+
+    def limit_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    with log_path.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "kimi_free_api", "serve", "--emulator", "--host", "127.0.0.1", "--port", str(port)),
+            env={**os.environ, "DATA_DIR": str(tmp_path / "data"), "REQUEST_HEAD_TIMEOUT_S": "30"},
+            stdout=log_file,
+            stderr=log_file,
+            preexec_fn=limit_files,
+        )
+    url = f"http://127.0.0.1:{port}"
+    slow: list[asyncio.StreamWriter] = []
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            await eventually(lambda: _listening(port), timeout_s=15)
+            for _ in range(300):
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+                slow.append(writer)
+            for _ in range(3):
+                assert await _ask(session, url, "any-token-works-in-demo-mode") == 200
+    finally:
+        for writer in slow:
+            writer.close()
+        await stop_process(process)
+    assert log_path.stat().st_size < 64 * 1024, log_path.read_text()[-2000:]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
