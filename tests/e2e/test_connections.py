@@ -140,6 +140,20 @@ async def test_trickled_body_times_out_with_408(gateway_factory: GatewayFactory,
     assert response.json()["error"]["code"] == "request_timeout"
 
 
+async def test_trickled_upload_times_out_with_408(gateway_factory: GatewayFactory, account: Account) -> None:
+    gateway = await gateway_factory(request_body_timeout_s=0.5)
+    head = (
+        b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b0\r\n"
+        b"Authorization: Bearer " + account.refresh_token.encode() + b"\r\nContent-Length: 100000\r\n\r\n"
+        b'--b0\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nsome text'
+    )
+    reader, writer = await _open(gateway, head)
+    response = await _answer(reader)
+    writer.close()
+    assert response.status == 408
+    assert response.json()["error"]["code"] == "request_timeout"
+
+
 async def _answer(reader: asyncio.StreamReader) -> RawResponse:
     """One JSON response read off a connection that stays open (the server discards an unread body a while)."""
     raw = b""

@@ -8,6 +8,8 @@ deadline, so a client that trickles its body does not keep a connection for ever
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -40,14 +42,21 @@ async def _read(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def json_body(request: web.Request, max_bytes: int | None = None) -> Any:
-    limit = min(max_bytes or request.client_max_size, request.client_max_size)
+@contextlib.asynccontextmanager
+async def body_deadline(request: web.Request) -> AsyncIterator[None]:
+    """Reading the body inside this must end within REQUEST_BODY_TIMEOUT_S, else 408."""
     timeout_s = request.app.get(BODY_TIMEOUT_S)
     try:
         async with asyncio.timeout(timeout_s):
-            raw = await _read(request, limit)
+            yield
     except TimeoutError as exc:
         raise BodyTimeout(f"The request body did not arrive within {timeout_s:g} s.") from exc
+
+
+async def json_body(request: web.Request, max_bytes: int | None = None) -> Any:
+    limit = min(max_bytes or request.client_max_size, request.client_max_size)
+    async with body_deadline(request):
+        raw = await _read(request, limit)
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
     try:

@@ -13,6 +13,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from kimi_free_api.api.auth import credentials
+from kimi_free_api.api.body import body_deadline
 from kimi_free_api.api.context import FILES, POOL
 from kimi_free_api.core.blobs import AttachmentRejected, Blob, BlobWriter
 from kimi_free_api.core.errors import InvalidRequest, NotFound, UpstreamUnavailable
@@ -82,15 +83,16 @@ async def upload_file(request: web.Request) -> web.Response:
     blob: Blob | None = None
     try:
         try:
-            reader = await request.multipart()
-            while (part := await reader.next()) is not None:
-                if isinstance(part, BodyPartReader) and part.name == "purpose":
-                    purpose = await _field(part)
-                elif isinstance(part, BodyPartReader) and part.name == "file" and blob is None:
-                    filename = part.filename or ""
-                    blob = await _spool(part, service.max_bytes)
-                else:
-                    await part.release()
+            async with body_deadline(request):
+                reader = await request.multipart()
+                while (part := await reader.next()) is not None:
+                    if isinstance(part, BodyPartReader) and part.name == "purpose":
+                        purpose = await _field(part)
+                    elif isinstance(part, BodyPartReader) and part.name == "file" and blob is None:
+                        filename = part.filename or ""
+                        blob = await _spool(part, service.max_bytes)
+                    else:
+                        await part.release()
         except (ValueError, UnicodeError, AssertionError, HttpProcessingError) as exc:
             # aiohttp's multipart reader reports a broken body (no boundary, a part past the end, a bad header)
             # with these; its messages quote the body, so only the kind of fault is named.
