@@ -101,3 +101,27 @@ async def test_keepalive_within_interval_of_every_silence(
     _, body = _split(pieces)
     events = sse_events(dechunk(body) if version == "HTTP/1.1" else body)
     assert streamed_text(events) == expected_answer("timed", emulator.config)
+
+
+async def test_http10_responses_stream_is_plain_sse(
+    gateway_factory: GatewayFactory, emulator: Emulator, account: Account
+) -> None:
+    gateway = await gateway_factory()
+    body = orjson.dumps({"model": "kimi", "input": "responses over 1.0", "stream": True})
+    request = (
+        b"POST /v1/responses HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+        + account.refresh_token.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+    head, raw = _split(await timed_exchange(_port(gateway.url), request))
+    assert b"transfer-encoding" not in head.lower()
+    text = ""
+    for event in raw.removesuffix(b"\n\n").split(b"\n\n"):
+        kind, data = event.split(b"\n")
+        assert kind.startswith(b"event: ") and data.startswith(b"data: "), event[:80]
+        payload = orjson.loads(data[6:])
+        if payload["type"] == "response.output_text.delta":
+            text += payload["delta"]
+    assert payload["type"] == "response.completed"
+    assert text == expected_answer("responses over 1.0", emulator.config)
