@@ -35,7 +35,8 @@ async def test_unhashable_content_part_type(gateway: Gateway, account: Account, 
     request = request_bytes("POST", "/v1/chat/completions", [_auth(account)], orjson.dumps(body))
     response = await _send(gateway, request)
     assert response.status == 400
-    assert response.json()["error"]["param"] == "messages[0].content[0].type"
+    assert response.json()["error"]["param"] == "messages[0].content[0]"
+    assert response.json()["error"]["code"] == "unsupported_content"
 
 
 @pytest.mark.parametrize(
