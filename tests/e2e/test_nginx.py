@@ -96,7 +96,8 @@ async def nginx(tmp_path: Path) -> AsyncIterator[Nginx]:
         port = free_port()
         upstream = gateway_url.removeprefix("http://")
         (prefix / "nginx.conf").write_text(_config(prefix, port, upstream, proxy))
-        arguments = ("-p", str(prefix), "-c", str(prefix / "nginx.conf"))
+        # -e: even the log nginx opens before reading its config is in the prefix, so no root is needed.
+        arguments = ("-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "startup.log"))
         check = await asyncio.create_subprocess_exec(_NGINX, "-t", *arguments, stderr=asyncio.subprocess.PIPE)
         _, errors = await check.communicate()
         assert check.returncode == 0, errors.decode()
