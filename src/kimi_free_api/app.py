@@ -7,13 +7,15 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
+from kimi_free_api.api.body import BODY_TIMEOUT_S
 from kimi_free_api.api.context import ACCESS, FILES, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
 from kimi_free_api.api.routes import add_routes
+from kimi_free_api.api.server import GatewayRunner, connection_limits, connection_middleware
 from kimi_free_api.config import Settings
 from kimi_free_api.core.answer.background import BackgroundTasks
 from kimi_free_api.core.answer.service import ChatService, FailoverPolicy
@@ -49,9 +51,18 @@ CLEANUP_GRACE_S = 10.0
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_request_bytes)
     app[SETTINGS] = settings
+    app[BODY_TIMEOUT_S] = settings.request_body_timeout_s
+    app.middlewares.append(connection_middleware)
     add_routes(app)
     app.cleanup_ctx.append(_runtime)
     return app
+
+
+def make_runner(settings: Settings, app: web.Application | None = None, **options: Any) -> GatewayRunner:
+    """The gateway's application (or `app`, made by `create_app`) on its bounded server (api/server.py); `options`
+    are aiohttp runner options."""
+    app = create_app(settings) if app is None else app
+    return GatewayRunner(app, connection_limits(settings), handler_cancellation=True, **options)
 
 
 def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | None) -> Scheduler:
@@ -67,6 +78,7 @@ def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | 
             min_interval_s=settings.min_start_interval_s,
             keepalive_s=settings.keepalive_s,
             policy=CooldownPolicy(rate_limited_s=settings.cooldown_rate_limited_s, quota_s=settings.cooldown_quota_s),
+            max_client_accounts=settings.max_client_accounts,
         ),
         shared,
         remember,

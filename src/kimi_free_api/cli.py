@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from kimi_free_api.app import create_app
+from kimi_free_api.app import make_runner
 from kimi_free_api.config import Settings, SettingsError
 from kimi_free_api.pool.accounts import account_id
 from kimi_free_api.redact import configure_logging, mask_token
@@ -57,7 +57,7 @@ async def _serve(settings: Settings, with_emulator: bool) -> None:
             emulator.base_url,
             demo_data,
         )
-    runner = web.AppRunner(create_app(settings), handler_cancellation=True, access_log=None)
+    runner = make_runner(settings, access_log=None)
     await runner.setup()
     # Everything allocated so far lives for the whole process: keep it out of every future collection, and
     # collect young objects less often, so hundreds of open streams do not pay for repeated full scans.

@@ -91,6 +91,16 @@ class Settings:
     # outlast a passing Kimi outage.
     cleanup_attempts: int = 10
     cleanup_retry_s: float = 60.0
+    # Open client connections at most; 0: half of what the open-file limit leaves (each stream also holds one to
+    # Kimi). When full, the connection idle longest is closed to make room; with every one busy, 503.
+    max_connections: int = 0
+    # A new connection must have sent its first request head within this (slow-trickling clients are closed).
+    request_head_timeout_s: float = 10.0
+    # An idle keep-alive connection is closed after this. Longer than nginx's 60 s upstream keep-alive, so the
+    # proxy, not the gateway, closes first and never sends a request into a closing connection.
+    idle_connection_timeout_s: float = 75.0
+    # The whole request body must arrive within this.
+    request_body_timeout_s: float = 120.0
     # Largest request body accepted (base64 attachments make chat requests big).
     max_request_bytes: int = 100 * 1024 * 1024
     # Remove Kimi's citation markers (whole `\ue3a0cite…\ue3a8` and `🛠…🛠` sequences) from answer text.
@@ -118,6 +128,9 @@ class Settings:
     # Several gateway instances behind one load balancer share pool limits and conversations through Redis.
     redis_url: str = ""
     max_in_flight_per_account: int = 1
+    # Seed mode: client-sent tokens the pool tracks at most (each about 1 KB); the least recently used idle one is
+    # forgotten past this. Tokens a request may carry are capped at 32 (api/auth.py).
+    max_client_accounts: int = 10_000
     min_start_interval_s: float = 0.5
     # How long a request waits for a free account before 429.
     capacity_wait_s: float = 30.0
@@ -227,6 +240,10 @@ class Settings:
             raise SettingsError("USAGE_TOKENIZER must be 'bpe' or 'estimate'")
         if self.allow_client_tokens not in ("auto", "true", "false"):
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
+        if self.max_connections < 0:
+            raise SettingsError("MAX_CONNECTIONS must not be negative (0: derived from the open-file limit)")
+        if self.max_client_accounts < 1:
+            raise SettingsError("MAX_CLIENT_ACCOUNTS must be at least 1")
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1 or self.cleanup_attempts < 1:
             raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT, FAILOVER_ATTEMPTS and CLEANUP_ATTEMPTS must be at least 1")
         self.model_alias_rules  # noqa: B018 (raises SettingsError for a malformed map)
@@ -247,6 +264,9 @@ class Settings:
             "file_parse_timeout_s",
             "cleanup_retry_s",
             "free_tier_retry_after_s",
+            "request_head_timeout_s",
+            "idle_connection_timeout_s",
+            "request_body_timeout_s",
         ):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise SettingsError(f"{name.upper()} must be positive")

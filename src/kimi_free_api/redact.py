@@ -20,6 +20,10 @@ _SECRET_PATTERNS = re.compile(
     r"|Bearer\s+[^\s\"']+|(?i:bearer)\s+[^\s\"']{12,}"
 )
 
+# Characters that would let text from a request start a new log line or rewrite the terminal: C0 and C1 controls,
+# DEL and the Unicode line and paragraph separators.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -34,13 +38,27 @@ def redact(text: str) -> str:
     return _SECRET_PATTERNS.sub(lambda m: mask_token(m.group(0)), text)
 
 
+_NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def escape_controls(text: str) -> str:
+    """One log record, one line: a path like `/%0d%0a…` cannot forge a second record."""
+    return _CONTROLS.sub(_escape, text)
+
+
 class _RedactingFormatter(logging.Formatter):
     def __init__(self, as_json: bool) -> None:
         super().__init__()
         self._as_json = as_json
 
     def format(self, record: logging.LogRecord) -> str:
-        message = redact(record.getMessage())
+        message = escape_controls(redact(record.getMessage()))
         if record.exc_info:
             message += "\n" + redact(self.formatException(record.exc_info))
         if self._as_json:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from openai import AsyncOpenAI
 
-from kimi_free_api.app import create_app
+from kimi_free_api.app import create_app, make_runner
 from kimi_free_api.config import Settings
 from kimi_free_api.emulator import Account, Emulator, EmulatorConfig
 from tests.e2e.support import Gateway, GatewayFactory, openai_client
@@ -45,7 +45,7 @@ async def gateway_factory(emulator: Emulator, tmp_path: Path) -> AsyncIterator[G
         app = create_app(settings)
         if routes is not None:  # a test's own routes, beside the gateway's
             routes(app)
-        runner = web.AppRunner(app, handler_cancellation=True)
+        runner = make_runner(settings, app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

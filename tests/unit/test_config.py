@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import resource
 from dataclasses import fields
 
 import pytest
 
+from kimi_free_api.api.server import connection_limits
 from kimi_free_api.config import Settings, SettingsError, auth_origin
 
 
@@ -98,6 +100,11 @@ def test_invalid_booleans(raw: str) -> None:
         ({"FILE_PARSE_TIMEOUT_S": "0"}, "FILE_PARSE_TIMEOUT_S"),
         ({"ATTACHMENT_TRANSFER_TIMEOUT_S": "-5"}, "ATTACHMENT_TRANSFER_TIMEOUT_S"),
         ({"ALLOW_LOOPBACK_FETCH": "maybe"}, "ALLOW_LOOPBACK_FETCH"),
+        ({"MAX_CONNECTIONS": "-1"}, "MAX_CONNECTIONS"),
+        ({"REQUEST_HEAD_TIMEOUT_S": "0"}, "REQUEST_HEAD_TIMEOUT_S"),
+        ({"IDLE_CONNECTION_TIMEOUT_S": "nan"}, "IDLE_CONNECTION_TIMEOUT_S"),
+        ({"REQUEST_BODY_TIMEOUT_S": "-1"}, "REQUEST_BODY_TIMEOUT_S"),
+        ({"MAX_CLIENT_ACCOUNTS": "0"}, "MAX_CLIENT_ACCOUNTS"),
     ],
 )
 def test_invalid_values(env: dict[str, str], name: str) -> None:
@@ -157,3 +164,10 @@ def test_with_overrides() -> None:
     assert base.port == 8000
     with pytest.raises(SettingsError):
         base.with_overrides(port=0)
+
+
+def test_connection_cap_defaults_to_half_of_what_the_file_limit_leaves() -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limits = connection_limits(Settings())
+    assert limits.max_connections == max(16, (soft - 64) // 2)
+    assert connection_limits(Settings(max_connections=7)).max_connections == 7

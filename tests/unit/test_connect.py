@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 
 import orjson
 import pytest
@@ -16,6 +17,7 @@ from kimi_free_api.upstream.connect import (
     MAX_ENVELOPE,
     EnvelopeDecoder,
     encode_envelope,
+    gunzip,
 )
 
 MESSAGES: list[tuple[int, bytes]] = [
@@ -155,3 +157,34 @@ def test_end_stream_flags(flags: int, is_end: bool) -> None:
     assert got_message == message
     assert bool(got_flags & END_FLAGS) is is_end
     assert END_FLAGS == FLAG_END_STREAM | FLAG_TRAILERS == 0x82
+
+
+def _zeros_gzipped(size: int) -> bytes:
+    """`size` zero bytes, gzip-compressed without ever holding them: a decompression bomb (about 1000:1)."""
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1024 * 1024)
+    parts = [squeezer.compress(block) for _ in range(size // len(block))]
+    return b"".join(parts) + squeezer.flush()
+
+
+def test_decompression_bomb_is_capped_on_output() -> None:
+    bomb = _zeros_gzipped(MAX_ENVELOPE + 16 * 1024 * 1024)
+    assert len(bomb) < 1024 * 1024  # small on the wire, so no input cap would catch it
+    with pytest.raises(UpstreamError, match="inflates past"):
+        EnvelopeDecoder().feed(encode_envelope(bomb, FLAG_COMPRESSED))
+
+
+def test_gunzip_up_to_its_limit() -> None:
+    assert gunzip(_zeros_gzipped(2 * 1024 * 1024), limit=2 * 1024 * 1024) == bytes(2 * 1024 * 1024)
+    with pytest.raises(UpstreamError, match="inflates past"):
+        gunzip(_zeros_gzipped(2 * 1024 * 1024), limit=2 * 1024 * 1024 - 1)
+
+
+def test_gunzip_reads_every_member() -> None:
+    assert gunzip(gzip.compress(b'{"a":') + gzip.compress(b"1}")) == b'{"a":1}'
+
+
+@pytest.mark.parametrize("data", [b"not gzip", gzip.compress(b"cut short " * 50)[:-12]])
+def test_gunzip_refuses_broken_data(data: bytes) -> None:
+    with pytest.raises(UpstreamError):
+        gunzip(data)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 from collections.abc import Iterator
 
 import orjson
 import pytest
 
-from kimi_free_api.redact import _RedactingFormatter, configure_logging, mask_token, redact, request_id_var
+from kimi_free_api.redact import (
+    _RedactingFormatter,
+    configure_logging,
+    escape_controls,
+    mask_token,
+    redact,
+    request_id_var,
+)
 
 from .tokens import mint_jwt
 
@@ -154,3 +162,33 @@ def test_configure_logging_installs_the_redacting_formatter() -> None:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
         access.setLevel(saved_access)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("GET /a\r\n2026-01-01 INFO forged", "GET /a\\r\\n2026-01-01 INFO forged"),
+        ("tab\there", "tab\\there"),
+        ("nul\x00 esc\x1b[2J del\x7f c1\x85", "nul\\x00 esc\\x1b[2J del\\x7f c1\\x85"),
+        ("line\u2028sep\u2029", "line\\u2028sep\\u2029"),
+        ("plain text, 你好", "plain text, 你好"),
+    ],
+)
+def test_escape_controls(text: str, shown: str) -> None:
+    assert escape_controls(text) == shown
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_one_record_is_one_line_whatever_its_arguments(as_json: bool) -> None:
+    record = logging.LogRecord("kimi_free_api", logging.INFO, __file__, 1, "%s %s", ("GET", "/x\r\nFAKE\n"), None)
+    line = _RedactingFormatter(as_json).format(record)
+    assert "\n" not in line and "\r" not in line
+    assert "/x\\r\\nFAKE\\n" in (orjson.loads(line)["msg"] if as_json else line)
+
+
+def test_tracebacks_keep_their_lines() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert "\nValueError: boom" in _RedactingFormatter(False).format(record)

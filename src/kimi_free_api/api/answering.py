@@ -55,7 +55,8 @@ async def answered(
     A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error."""
     early = EarlyStart(request) if chat.stream else None
     try:
-        run = await service_of(request).start(chat, early.keepalive if early else None)
+        start = service_of(request).start(chat)
+        run = await (early.during(start) if early else start)
     except GatewayError as exc:
         if early is None or early.response is None:
             raise

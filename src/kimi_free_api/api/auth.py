@@ -8,13 +8,24 @@ unknown is refused, and API keys may not look like Kimi tokens (checked at start
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from kimi_free_api.api.context import ACCESS
-from kimi_free_api.core.errors import Unauthorized
+from kimi_free_api.core.errors import InvalidRequest, Unauthorized
 from kimi_free_api.core.owners import SEED, key_owner
 
 KEY_PREFIX = "kfa-"
+# Each client-sent token becomes an account the pool tracks: a request may not bring an unbounded number.
+MAX_TOKENS_PER_REQUEST = 32
+# Kimi's tokens (JWTs) and the gateway's keys are printable ASCII; anything else cannot be either. aiohttp hands
+# header bytes that are not UTF-8 over as lone surrogates, which this refuses too.
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def token_shaped(token: str) -> bool:
+    return _TOKEN.fullmatch(token) is not None
 
 
 def bearer_tokens(request: web.Request) -> tuple[str, ...]:
@@ -22,7 +33,18 @@ def bearer_tokens(request: web.Request) -> tuple[str, ...]:
     header = request.headers.get("Authorization", "").strip() or request.headers.get("x-api-key", "").strip()
     if header[:7].lower() == "bearer ":
         header = header[7:]
-    return tuple(token for token in (part.strip() for part in header.split(",")) if token)
+    tokens = tuple(token for token in (part.strip() for part in header.split(",")) if token)
+    if len(tokens) > MAX_TOKENS_PER_REQUEST:
+        raise InvalidRequest(
+            f"The Authorization header carries {len(tokens)} tokens; at most {MAX_TOKENS_PER_REQUEST} are accepted.",
+            code="too_many_tokens",
+        )
+    if not all(map(token_shaped, tokens)):
+        raise Unauthorized(
+            "The bearer credential holds characters no Kimi token or API key has (only printable ASCII).",
+            code="invalid_api_key",
+        )
+    return tokens
 
 
 async def credentials(request: web.Request) -> tuple[str, ...]:

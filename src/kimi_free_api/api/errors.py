@@ -42,10 +42,16 @@ class _MethodNotAllowed(GatewayError):
     code = "method_not_allowed"
 
 
-class _PayloadTooLarge(GatewayError):
+class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class BodyTimeout(GatewayError):
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> GatewayError:
@@ -55,7 +61,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Gatewa
     if exc.status == 405:
         return _MethodNotAllowed(f"Method not allowed: {where}.")
     if exc.status == 413:
-        return _PayloadTooLarge(f"The request body is too large ({exc.text or 'limit exceeded'}).")
+        return PayloadTooLarge(f"The request body is too large ({exc.text or 'limit exceeded'}).")
     return InvalidRequest(exc.text or exc.reason, code=f"http_{exc.status}")
 
 
@@ -83,6 +89,15 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         return error_response(_from_http_exception(request, exc))
+    except web.RequestPayloadError as exc:
+        # The body's bytes could not be decoded: a broken gzip/deflate Content-Encoding or chunked framing.
+        log.info("%s %s: unreadable body (%s)", request.method, request.path, type(exc.__cause__).__name__)
+        return error_response(
+            InvalidRequest(
+                "The request body could not be decoded (its Content-Encoding or chunked framing is broken).",
+                code="invalid_body",
+            )
+        )
     except Exception:
         log.exception("unexpected failure in %s %s", request.method, request.path)
         error = GatewayError("The gateway failed unexpectedly; the failure was logged.")

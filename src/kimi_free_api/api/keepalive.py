@@ -1,13 +1,21 @@
-"""Server-sent events every surface shares: the response headers, and keeping a waiting connection alive (for
-streams that are not relayed frame by frame)."""
+"""Keeping a waiting SSE connection alive, for streams that are not relayed frame by frame.
+
+Proxies and clients give up on a connection that stays silent too long, so a keep-alive comment goes out whenever
+KEEPALIVE_S passed since the last write (or since the request arrived): the clock is the silence itself, not a
+fixed period, which could let almost two intervals pass without a byte.
+"""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 
 from aiohttp import web
+
+from kimi_free_api.api.context import service_of
 
 # An SSE comment: ignored by every client as long as the stream never sends `id:` lines (it does not).
 KEEPALIVE = b": keep-alive\n\n"
@@ -18,48 +26,28 @@ STREAM_HEADERS = {
     "X-Accel-Buffering": "no",
 }
 
-
-class EarlyStart:
-    """A stream that has to wait (for a free account, for Kimi's first words) starts its SSE response early and
-    sends keep-alive comments, so proxies and clients do not give up on a silent connection. From then on a failure
-    can only be reported as an event."""
-
-    def __init__(self, request: web.Request) -> None:
-        self._request = request
-        self.response: web.StreamResponse | None = None
-
-    async def prepared(self) -> web.StreamResponse:
-        if self.response is None:
-            self.response = web.StreamResponse(headers=STREAM_HEADERS)
-            await self.response.prepare(self._request)
-        return self.response
-
-    async def keepalive(self) -> None:
-        await (await self.prepared()).write(KEEPALIVE)
+T = TypeVar("T")
 
 
-class QuietWriter:
-    """Writes to a prepared stream and, while `ticking()`, sends a keep-alive comment whenever a whole interval
-    passed without a write (Kimi searching or thinking in silence, or an answer held back to be checked)."""
+class _SilenceClock(abc.ABC):
+    """Calls `on_silence` each time `interval_s` passed without a `touch()`, while `ticking()`."""
 
-    def __init__(self, response: web.StreamResponse, interval_s: float) -> None:
-        self.response = response
-        self._interval_s = interval_s
-        self._writes = 0
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._loop = asyncio.get_running_loop()
+        self.last_write = self._loop.time()
 
-    async def write(self, data: bytes) -> None:
-        self._writes += 1
-        await self.response.write(data)
+    def touch(self) -> None:
+        self.last_write = self._loop.time()
 
-    async def keepalive(self) -> None:
-        await self.write(KEEPALIVE)
+    @abc.abstractmethod
+    async def on_silence(self) -> None: ...
 
     async def _tick(self) -> None:
         while True:
-            seen = self._writes
-            await asyncio.sleep(self._interval_s)
-            if self._writes == seen:
-                await self.keepalive()
+            await asyncio.sleep(max(0.0, self.last_write + self.interval_s - self._loop.time()))
+            if self._loop.time() - self.last_write >= self.interval_s:
+                await self.on_silence()
 
     @contextlib.asynccontextmanager
     async def ticking(self) -> AsyncIterator[None]:
@@ -70,3 +58,49 @@ class QuietWriter:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await ticker
+
+
+class EarlyStart(_SilenceClock):
+    """A stream that has to wait (for a free account, for Kimi's first words) starts its SSE response early and
+    sends keep-alive comments, so proxies and clients do not give up on a silent connection. From then on a failure
+    can only be reported as an event."""
+
+    def __init__(self, request: web.Request) -> None:
+        super().__init__(service_of(request).keepalive_s)
+        self._request = request
+        self.response: web.StreamResponse | None = None
+
+    async def prepared(self) -> web.StreamResponse:
+        if self.response is None:
+            self.response = web.StreamResponse(headers=STREAM_HEADERS)
+            await self.response.prepare(self._request)
+        return self.response
+
+    async def on_silence(self) -> None:
+        self.touch()
+        await (await self.prepared()).write(KEEPALIVE)
+
+    async def during(self, start: Awaitable[T]) -> T:
+        """Awaits `start` (an answer's start: waiting for an account, uploads, Kimi's first words) while keeping
+        the connection alive; the silence counts from the request's arrival."""
+        async with self.ticking():
+            return await start
+
+
+class QuietWriter(_SilenceClock):
+    """Writes to a prepared stream and, while `ticking()`, sends a keep-alive comment whenever a whole interval
+    passed without a write (Kimi searching or thinking in silence, or an answer held back to be checked)."""
+
+    def __init__(self, response: web.StreamResponse, interval_s: float) -> None:
+        super().__init__(interval_s)
+        self.response = response
+
+    async def write(self, data: bytes) -> None:
+        self.touch()
+        await self.response.write(data)
+
+    async def keepalive(self) -> None:
+        await self.write(KEEPALIVE)
+
+    async def on_silence(self) -> None:
+        await self.keepalive()

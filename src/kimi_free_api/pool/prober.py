@@ -39,6 +39,12 @@ async def probe_once(
 ) -> None:
     scheduler.forget_idle_client_accounts()
     for account in scheduler.accounts():
+        if account.dead and account.kind == "client":
+            # Not re-checked: a bogus token would be tried against Kimi every round for as long as it is kept.
+            # Forgotten instead, its next request (if any) tries it once more at the client's own cost.
+            if account.in_flight == 0:
+                scheduler.forget(account)
+            continue
         try:
             if account.dead:
                 if await check(account.token):

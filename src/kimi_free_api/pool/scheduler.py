@@ -14,6 +14,7 @@ import itertools
 import math
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -54,6 +55,8 @@ class PoolSettings:
     min_interval_s: float = 0.5
     keepalive_s: float = 15.0
     policy: CooldownPolicy = field(default_factory=CooldownPolicy)
+    # Client-sent tokens tracked at most; beyond it the least recently used idle one is forgotten.
+    max_client_accounts: int = 10_000
 
 
 class _Lease:
@@ -102,6 +105,8 @@ class Scheduler:
         # Called with (account, loop time) when an account's health changes, so it survives restarts.
         self._on_health = on_health
         self._accounts: dict[str, Account] = {}
+        # Client accounts' ids, least recently used first.
+        self._clients: OrderedDict[str, None] = OrderedDict()
         self._server: list[Account] = []
         self._ties = itertools.count()
         self._changed = asyncio.Event()
@@ -147,8 +152,29 @@ class Scheduler:
             if account is None:
                 account = Account(token=token, kind="client", cap=self.settings.cap)
                 self._accounts[account.id] = account
+                self._clients[account.id] = None
+                self._evict_clients()
+            elif account.kind == "client":
+                self._clients.move_to_end(account.id)
             found.append(account)
         return found
+
+    def _evict_clients(self) -> None:
+        excess = len(self._clients) - self.settings.max_client_accounts
+        if excess <= 0:
+            return
+        for name in list(itertools.islice(self._clients, excess * 2)):
+            if self._accounts[name].in_flight == 0:
+                self.forget(self._accounts[name])
+                excess -= 1
+                if not excess:
+                    return
+
+    def forget(self, account: Account) -> None:
+        """Drops a client account (its health too): the next request that sends its token starts it afresh."""
+        if account.kind == "client":
+            self._accounts.pop(account.id, None)
+            self._clients.pop(account.id, None)
 
     def any_token(self, tokens: tuple[str, ...]) -> str | None:
         """A token for calls that need any working account (the model catalog)."""
@@ -294,7 +320,7 @@ class Scheduler:
         horizon = time.time() - _CLIENT_ACCOUNT_TTL_S
         for account in list(self._accounts.values()):
             if account.kind == "client" and account.in_flight == 0 and account.last_used < horizon:
-                del self._accounts[account.id]
+                self.forget(account)
 
 
 def _soonest_change(accounts: Iterable[Account], now: float, min_interval_s: float) -> float | None:

@@ -6,7 +6,6 @@ whole envelopes, so the JSON inside is always decoded from complete bytes.
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 
@@ -18,6 +17,27 @@ FLAG_TRAILERS = 0x80  # gRPC-web's trailer frame, which some deployments answer 
 END_FLAGS = FLAG_END_STREAM | FLAG_TRAILERS
 MAX_ENVELOPE = 64 * 1024 * 1024
 _HEADER = struct.Struct(">BI")
+
+
+def gunzip(data: bytes, limit: int = MAX_ENVELOPE) -> bytes:
+    """A compressed envelope's message, refused once it would grow past `limit`: the cap is on what comes out, so
+    a few kilobytes that inflate to gigabytes (a decompression bomb) cost no more than `limit` of memory."""
+    out: list[bytes] = []
+    size = 0
+    while data:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            part = inflater.decompress(data, limit - size + 1)
+        except zlib.error as exc:
+            raise UpstreamError("Kimi sent a compressed envelope that does not decompress (not valid gzip)") from exc
+        size += len(part)
+        if size > limit or inflater.unconsumed_tail:
+            raise UpstreamError(f"Kimi sent a compressed envelope that inflates past the {limit} bytes allowed")
+        if not inflater.eof:
+            raise UpstreamError("Kimi sent a compressed envelope that does not decompress (cut short)")
+        out.append(part)
+        data = inflater.unused_data  # gzip allows several members one after another
+    return b"".join(out)
 
 
 def encode_envelope(message: bytes, flags: int = 0) -> bytes:
@@ -50,10 +70,7 @@ class EnvelopeDecoder:
                 break
             message = data[offset + 5 : stop]
             if flags & FLAG_COMPRESSED:
-                try:
-                    message = gzip.decompress(message)
-                except (OSError, EOFError, zlib.error) as exc:
-                    raise UpstreamError("Kimi sent a compressed envelope that does not decompress") from exc
+                message = gunzip(message)
             envelopes.append((flags, message))
             offset = stop
         self._pending = data[offset:]

@@ -64,8 +64,8 @@ class _Message:
 
 @anthropic_errors
 async def create_message(request: web.Request) -> web.StreamResponse:
+    tokens, owner = await caller(request)  # a refused caller's body is never read
     body = await json_body(request)
-    tokens, owner = await caller(request)
     chat = replace(parse_messages_request(body, tokens), owner=owner)
     message = _Message(chat.model, await input_tokens(request.app[TOKENS], chat))
     early = None

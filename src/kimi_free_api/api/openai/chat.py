@@ -31,8 +31,8 @@ _LOW_WATER = 64 * 1024
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
+    tokens, owner = await caller(request)  # a refused caller's body is never read
     body = await json_body(request)
-    tokens, owner = await caller(request)
     chat = replace(parse_chat_request(body, tokens), owner=owner)
     return await answered(request, chat, failure, functools.partial(_respond, request, chat))
 
@@ -49,19 +49,44 @@ async def _respond(
     return completion(chat, run, reply, await reply.answer.usage(request.app[TOKENS], run.prompt))
 
 
+def _chunked(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
 class _ChunkSink:
     """Renders event batches to SSE chunks and writes them to the client, synchronously, from the upstream's
-    network callback (`ChatRun.relay`). The response headers and first chunk went through aiohttp already, so each
-    write here is one HTTP/1.1 chunk on the transport."""
+    network callback (`ChatRun.relay`). The response headers and first chunk went through aiohttp already, so the
+    body's framing is settled: on HTTP/1.1 each write here is one chunk of its chunked encoding; on HTTP/1.0 (curl
+    --http1.0, nginx's default proxying) there is no chunked encoding, and the bytes go out as they are until the
+    connection closes."""
 
-    __slots__ = ("_answer", "_keepalive_s", "_pause", "_render", "_run", "_transport", "_written")
+    __slots__ = (
+        "_answer",
+        "_chunked",
+        "_keepalive_s",
+        "_last_write",
+        "_loop",
+        "_pause",
+        "_render",
+        "_run",
+        "_transport",
+    )
 
     def __init__(
-        self, request: web.Request, render: ChunkRenderer, answer: ShownAnswer, run: ChatRun, keepalive_s: float
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        render: ChunkRenderer,
+        answer: ShownAnswer,
+        run: ChatRun,
+        *,
+        keepalive_s: float,
     ) -> None:
         self._transport = request.transport
+        self._chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
         self._keepalive_s = keepalive_s
-        self._written = 0
+        self._loop = asyncio.get_running_loop()
+        self._last_write = self._loop.time()
         self._render = render
         self._answer = answer
         self._run = run
@@ -73,14 +98,17 @@ class _ChunkSink:
             return False  # the client left: stop the upstream
         data = self.render(batch)
         if data:
-            transport.write(b"%x\r\n%b\r\n" % (len(data), data))
-            self._written += 1
+            self._write(transport, data)
             if transport.get_write_buffer_size() > _HIGH_WATER and self._pause is not None:
                 log.debug("client reads slower than Kimi writes: pausing the upstream stream")
                 self._run.pause()
                 if not self._pause.done():
                     self._pause.set_result(None)
         return not self._answer.cut
+
+    def _write(self, transport: asyncio.Transport, data: bytes) -> None:
+        transport.write(_chunked(data) if self._chunked else data)
+        self._last_write = self._loop.time()
 
     def render(self, batch: list[ChatEvent]) -> bytes:
         """The batch's SSE chunks; the answer keeps count of what was shown."""
@@ -104,23 +132,24 @@ class _ChunkSink:
                 answer.reason = event.reason  # type: ignore[union-attr]
         return b"".join(out)
 
-    def _keepalive(self) -> None:
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.write(b"%x\r\n%b\r\n" % (len(KEEPALIVE), KEEPALIVE))
-
     async def until(self, done: asyncio.Future[None]) -> None:
-        """Waits for the end of the answer, pausing Kimi while the client is too slow to keep up."""
-        loop = asyncio.get_running_loop()
+        """Waits for the end of the answer, pausing Kimi while the client is too slow to keep up, and sends a
+        keep-alive comment once KEEPALIVE_S passed since the last write (Kimi searching or thinking in silence)."""
+        loop = self._loop
         while True:
             self._pause = loop.create_future()
-            written = self._written
-            await asyncio.wait((done, self._pause), timeout=self._keepalive_s, return_when=asyncio.FIRST_COMPLETED)
+            silent_for = loop.time() - self._last_write
+            await asyncio.wait(
+                (done, self._pause),
+                timeout=max(0.0, self._keepalive_s - silent_for),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             if done.done():
                 return done.result()
             if not self._pause.done():
-                if self._written == written:
-                    self._keepalive()  # Kimi is searching or thinking in silence
+                transport = self._transport
+                if loop.time() - self._last_write >= self._keepalive_s and transport and not transport.is_closing():
+                    self._write(transport, KEEPALIVE)
                 continue
             transport = self._transport
             while transport is not None and not transport.is_closing():
@@ -134,7 +163,7 @@ async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun, early: 
     response = await early.prepared()
     render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
     answer = ShownAnswer(chat, run)
-    sink = _ChunkSink(request, render, answer, run, service_of(request).keepalive_s)
+    sink = _ChunkSink(request, response, render, answer, run, keepalive_s=service_of(request).keepalive_s)
 
     async def relay() -> None:
         try:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import orjson
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from kimi_free_api.api.auth import caller
+from kimi_free_api.api.body import body_deadline
 from kimi_free_api.api.context import FILES, POOL
 from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob, BlobWriter
 from kimi_free_api.core.attachments.files import StoredFile
@@ -83,15 +85,24 @@ async def upload_file(request: web.Request) -> web.Response:
     filename = ""
     blob: Blob | None = None
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if isinstance(part, BodyPartReader) and part.name == "purpose":
-                purpose = await _field(part)
-            elif isinstance(part, BodyPartReader) and part.name == "file" and blob is None:
-                filename = part.filename or ""
-                blob = await _spool(part, service.max_bytes)
-            else:
-                await part.release()
+        try:
+            async with body_deadline(request):
+                reader = await request.multipart()
+                while (part := await reader.next()) is not None:
+                    if isinstance(part, BodyPartReader) and part.name == "purpose":
+                        purpose = await _field(part)
+                    elif isinstance(part, BodyPartReader) and part.name == "file" and blob is None:
+                        filename = part.filename or ""
+                        blob = await _spool(part, service.max_bytes)
+                    else:
+                        await part.release()
+        except (ValueError, UnicodeError, AssertionError, HttpProcessingError) as exc:
+            # aiohttp's multipart reader reports a broken body (no boundary, a part past the end, a bad header)
+            # with these; its messages quote the body, so only the kind of fault is named.
+            raise InvalidRequest(
+                "The multipart/form-data body is malformed (boundary, part headers or framing).",
+                code="invalid_multipart",
+            ) from exc
         if blob is None:
             raise InvalidRequest("The form has no `file` field.", param="file", code="missing_required_parameter")
         if purpose not in PURPOSES:

@@ -283,8 +283,8 @@ async def _own_response(request: web.Request) -> StoredResponse:
 
 
 async def create_response(request: web.Request) -> web.StreamResponse:
+    tokens, owner = await caller(request)  # a refused caller's body is never read
     body = await json_body(request)
-    tokens, owner = await caller(request)
     parsed = parse_responses_request(body, tokens)
     history: tuple[Message, ...] = ()
     if parsed.previous_response_id:

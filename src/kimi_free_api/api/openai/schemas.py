@@ -44,6 +44,8 @@ def _content(content: Any, where: str, role: Role) -> tuple[str, tuple[Attachmen
         if not isinstance(part, dict):
             raise fail(f"`{at}` must be an object with a `type`.", at, "invalid_type")
         kind = part.get("type")
+        if not isinstance(kind, str | None):  # a list or object would not even be hashable below
+            raise fail(f"`{at}.type` must be a string naming the part's kind.", at, "unsupported_content")
         text = part.get("text") if kind == "text" else part.get("refusal") if kind == "refusal" else None
         if isinstance(text, str) and (kind == "text" or role == "assistant"):
             length += len(text) + (1 if texts else 0)
