@@ -1,11 +1,17 @@
 """Server-sent events every surface shares: the response headers, and keeping a waiting connection alive (for
-streams that are not relayed frame by frame)."""
+streams that are not relayed frame by frame).
+
+A surface that says nothing keeps its streams alive with SSE comments, which every SSE client ignores; one whose
+clients expect an event of their own during silences, or an opening event before any wait, says so with a
+`StreamStyle`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -19,32 +25,55 @@ STREAM_HEADERS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class StreamStyle:
+    """How a surface's stream begins and stays alive."""
+
+    # Sent whenever the stream has been silent for a keep-alive interval.
+    keepalive: bytes = KEEPALIVE
+    # Sent right after the headers, before anything else (even before the first keep-alive of a wait).
+    opening: bytes = b""
+    # Headers the surface adds to `STREAM_HEADERS`.
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+SSE_COMMENTS = StreamStyle()
+
+
 class EarlyStart:
     """A stream that has to wait (for a free account, for Kimi's first words) starts its SSE response early and
-    sends keep-alive comments, so proxies and clients do not give up on a silent connection. From then on a failure
-    can only be reported as an event."""
+    sends keep-alives, so proxies and clients do not give up on a silent connection. From then on a failure can
+    only be reported as an event."""
 
-    def __init__(self, request: web.Request) -> None:
+    def __init__(self, request: web.Request, style: StreamStyle = SSE_COMMENTS) -> None:
         self._request = request
+        self.style = style
         self.response: web.StreamResponse | None = None
 
     async def prepared(self) -> web.StreamResponse:
         if self.response is None:
-            self.response = web.StreamResponse(headers=STREAM_HEADERS)
+            self.response = web.StreamResponse(headers={**STREAM_HEADERS, **self.style.headers})
             await self.response.prepare(self._request)
+            if self.style.opening:
+                await self.response.write(self.style.opening)
         return self.response
 
     async def keepalive(self) -> None:
-        await (await self.prepared()).write(KEEPALIVE)
+        await (await self.prepared()).write(self.style.keepalive)
+
+    async def writer(self, interval_s: float) -> QuietWriter:
+        """The prepared stream's writer, keeping it alive the same way."""
+        return QuietWriter(await self.prepared(), interval_s, self.style.keepalive)
 
 
 class QuietWriter:
-    """Writes to a prepared stream and, while `ticking()`, sends a keep-alive comment whenever a whole interval
-    passed without a write (Kimi searching or thinking in silence, or an answer held back to be checked)."""
+    """Writes to a prepared stream and, while `ticking()`, sends a keep-alive whenever a whole interval passed
+    without a write (Kimi searching or thinking in silence, or an answer held back to be checked)."""
 
-    def __init__(self, response: web.StreamResponse, interval_s: float) -> None:
+    def __init__(self, response: web.StreamResponse, interval_s: float, keepalive: bytes = KEEPALIVE) -> None:
         self.response = response
         self._interval_s = interval_s
+        self._keepalive = keepalive
         self._writes = 0
 
     async def write(self, data: bytes) -> None:
@@ -52,7 +81,7 @@ class QuietWriter:
         await self.response.write(data)
 
     async def keepalive(self) -> None:
-        await self.write(KEEPALIVE)
+        await self.write(self._keepalive)
 
     async def _tick(self) -> None:
         while True:
