@@ -1,8 +1,9 @@
 """POST /v1/messages and POST /v1/messages/count_tokens.
 
-Every answer is read as the core's guided events (core/guided.py), as the Responses API does: with no tools and no
-JSON format they pass straight through. A stream sends `message_start`, per block `content_block_start`, its
-deltas and `content_block_stop`, then `message_delta` (stop reason, usage) and `message_stop`.
+Every answer takes the shared answer path (api/answering.py) and is read as the core's guided events
+(core/guided/guided.py), as the Responses API does: with no tools and no JSON format they pass straight through. A
+stream sends `message_start`, per block `content_block_start`, its deltas and `content_block_stop`, then
+`message_delta` (stop reason, usage) and `message_stop`.
 
 `input_tokens` counts the whole conversation as Kimi would be sent it in a new chat (system, messages, tool
 declarations), with the gateway's tokenizer, so `count_tokens`, `message_start` and the final usage agree;
