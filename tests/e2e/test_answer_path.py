@@ -12,11 +12,12 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from kimi_free_api.api.answering import answered, guided_answer, guided_batches, read_answer, stream_answer
 from kimi_free_api.api.auth import credentials
 from kimi_free_api.api.context import service_of
-from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
+from kimi_free_api.api.keepalive import SSE_COMMENTS, EarlyStart, StreamStyle
 from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.events import Finished, TextDelta
@@ -30,6 +31,8 @@ from tests.e2e.support import GatewayFactory, eventually
 LINES = "/test/lines"
 Surface = Callable[..., Awaitable[aiohttp.ClientSession]]
 WEATHER = FunctionTool("get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
+# A style of the made-up surface's own, for its `styled` requests.
+STYLE = StreamStyle(keepalive=b"tick\n", opening=b"begun\n", headers={"X-Lines": "styled"})
 
 
 class _Lines:
@@ -77,8 +80,8 @@ async def _respond(
             await read_answer(batches, lines, None)
             body = {"text": "".join(lines.text), "calls": lines.calls, "reason": lines.reason}
             return web.json_response(body)
-        response = await early.prepared()
-        writer = QuietWriter(response, service_of(request).keepalive_s)
+        writer = await early.writer(service_of(request).keepalive_s)
+        response = writer.response
 
         async def read() -> None:
             batches = guided_batches(guided, writer) if chat.guided else run.batches()
@@ -100,7 +103,8 @@ async def _lines(request: web.Request) -> web.StreamResponse:
         stream=body["stream"],
         tools=tools,
     )
-    return await answered(request, chat, _failure, functools.partial(_respond, request, chat))
+    style = STYLE if body.get("styled") else SSE_COMMENTS
+    return await answered(request, chat, _failure, functools.partial(_respond, request, chat), style)
 
 
 @pytest.fixture
@@ -117,9 +121,16 @@ async def surface(gateway_factory: GatewayFactory) -> AsyncIterator[Surface]:
 
 
 async def _ask(session: aiohttp.ClientSession, account: Account, **body: Any) -> tuple[int, bytes]:
+    status, raw, _ = await _ask_with_headers(session, account, **body)
+    return status, raw
+
+
+async def _ask_with_headers(
+    session: aiohttp.ClientSession, account: Account, **body: Any
+) -> tuple[int, bytes, CIMultiDictProxy[str]]:
     headers = {"Authorization": f"Bearer {account.refresh_token}"}
     async with session.post(LINES, json=body, headers=headers) as response:
-        return response.status, await response.read()
+        return response.status, await response.read(), response.headers
 
 
 def _shown(raw: bytes) -> str:
@@ -182,3 +193,35 @@ async def test_a_surface_gets_checked_tool_calls_through_the_guided_path(
     status, raw = await _ask(await surface(), account, prompt="weather?", stream=False, tool=True)
     assert status == 200
     assert orjson.loads(raw) == {"text": "", "calls": ['get_weather {"city":"Paris"}'], "reason": "stop"}
+
+
+async def test_a_surface_keeps_its_streams_alive_in_its_own_style(
+    surface: Surface, emulator: Emulator, account: Account
+) -> None:
+    emulator.configure(first_event_delay_ms=400, event_delay_ms=250, event_count=2)
+    session = await surface(keepalive_s=0.05)
+    status, raw, headers = await _ask_with_headers(session, account, prompt="slowly", stream=True, styled=True)
+    assert status == 200 and headers["X-Lines"] == "styled"
+    assert headers["Content-Type"].startswith("text/event-stream")
+    lines = raw.splitlines()
+    # Its opening before the wait for an answer, its keep-alives during that wait and between two texts.
+    assert lines[0] == b"begun" and lines[1] == b"tick"
+    assert set(lines[1 : lines.index(b"open")]) == {b"tick"}
+    first_text = next(i for i, line in enumerate(lines) if line.startswith(b"text: "))
+    second_text = next(i for i, line in enumerate(lines) if i > first_text and line.startswith(b"text: "))
+    assert b"tick" in lines[first_text:second_text]
+    assert lines[-1] == b"end: stop"
+    assert b"keep-alive" not in raw
+    assert _shown(raw) == expected_answer("slowly", emulator.config)
+
+
+async def test_a_start_failure_follows_the_surfaces_opening(
+    surface: Surface, emulator: Emulator, account: Account
+) -> None:
+    emulator.add_fault(Fault(kind="stall"))
+    session = await surface(stream_idle_timeout_s=0.6, keepalive_s=0.1, failover_attempts=1)
+    status, raw = await _ask(session, account, prompt="silence", stream=True, styled=True)
+    assert status == 200
+    lines = raw.splitlines()
+    assert lines[:2] == [b"begun", b"tick"]
+    assert lines[-1].startswith(b"failed: ") and b"open" not in raw

@@ -1,7 +1,7 @@
 """One answer's path from start to close, the same on every surface; a surface only renders.
 
-`answered` starts the answer (failover, keep-alive comments while a stream waits) and closes it afterwards; a start
-that fails after a stream's headers went out is reported with the surface's own failure event. `read_answer` reads
+`answered` starts the answer (failover, the surface's keep-alives while a stream waits) and closes it afterwards; a
+start that fails after a stream's headers went out is reported with the surface's own failure event. `read_answer` reads
 the events into the surface's `Rendering`; `stream_answer` writes a streamed answer around that reading, with a
 failure reported as an event, never as a silent close. Plain streamed chat completions relay Kimi's frames from the
 network callback instead of reading them (api/openai/chat.py), but start, end and fail the same way.
@@ -16,11 +16,11 @@ from typing import Protocol
 from aiohttp import web
 
 from kimi_free_api.api.context import service_of
-from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
+from kimi_free_api.api.keepalive import SSE_COMMENTS, EarlyStart, QuietWriter, StreamStyle
 from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent
-from kimi_free_api.core.guided.guided import GuidedAnswer, GuidedEvent
+from kimi_free_api.core.guided.guided import GuidedAnswer, GuidedEvent, new_call_id
 from kimi_free_api.core.request import ChatRequest
 
 # A failure after the stream's headers went out, as the bytes of the surface's own failure event(s).
@@ -49,11 +49,13 @@ async def answered(
     chat: ChatRequest,
     failed_to_start: FailureEvent,
     respond: Callable[[ChatRun, EarlyStart | None], Awaitable[web.StreamResponse]],
+    style: StreamStyle = SSE_COMMENTS,
 ) -> web.StreamResponse:
-    """Starts the answer, hands it to `respond` (with the stream's early start when `chat.stream`), closes it after.
+    """Starts the answer, hands it to `respond` (with the stream's early start, in the surface's `style`, when
+    `chat.stream`), closes it after.
 
     A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error."""
-    early = EarlyStart(request) if chat.stream else None
+    early = EarlyStart(request, style) if chat.stream else None
     try:
         start = service_of(request).start(chat)
         run = await (early.during(start) if early else start)
@@ -71,9 +73,12 @@ async def answered(
 
 
 @contextlib.asynccontextmanager
-async def guided_answer(chat: ChatRequest, run: ChatRun) -> AsyncIterator[GuidedAnswer]:
-    """The answer checked for the tools or JSON output `chat` declares (core/guided/guided.py)."""
-    guided = GuidedAnswer(run, chat.tools, chat.output, live=chat.stream)
+async def guided_answer(
+    chat: ChatRequest, run: ChatRun, new_id: Callable[[], str] = new_call_id
+) -> AsyncIterator[GuidedAnswer]:
+    """The answer checked for the tools or JSON output `chat` declares (core/guided/guided.py); `new_id` names its
+    tool calls in the surface's own format."""
+    guided = GuidedAnswer(run, chat.tools, chat.output, live=chat.stream, new_id=new_id)
     try:
         yield guided
     finally:

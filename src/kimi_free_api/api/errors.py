@@ -71,28 +71,31 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     if request.method == "OPTIONS":
         return preflight(request)
     started = time.monotonic()
-    response = await _answer(request, handler)
+    response = await answer_failures(request, handler, error_response)
     log.info(
         "%s %s -> %d in %.0f ms", request.method, request.path, response.status, (time.monotonic() - started) * 1000
     )
     return response
 
 
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def answer_failures(
+    request: web.Request, handler: Handler, render: Callable[[GatewayError], web.Response]
+) -> web.StreamResponse:
+    """`handler`'s response, or any failure of it as the error response `render` makes (the surface's own shape)."""
     try:
         return await handler(request)
     except GatewayError as exc:
         if exc.status >= 500:
             log.warning("%s %s failed: %s", request.method, request.path, exc.message)
-        return error_response(exc)
+        return render(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(_from_http_exception(request, exc))
+        return render(_from_http_exception(request, exc))
     except web.RequestPayloadError as exc:
         # The body's bytes could not be decoded: a broken gzip/deflate Content-Encoding or chunked framing.
         log.info("%s %s: unreadable body (%s)", request.method, request.path, type(exc.__cause__).__name__)
-        return error_response(
+        return render(
             InvalidRequest(
                 "The request body could not be decoded (its Content-Encoding or chunked framing is broken).",
                 code="invalid_body",
@@ -101,7 +104,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("unexpected failure in %s %s", request.method, request.path)
         error = GatewayError("The gateway failed unexpectedly; the failure was logged.")
-        return error_response(error)
+        return render(error)
 
 
 def preflight(request: web.Request) -> web.Response:

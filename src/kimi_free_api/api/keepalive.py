@@ -1,8 +1,13 @@
-"""Keeping a waiting SSE connection alive, for streams that are not relayed frame by frame.
+"""Server-sent events every surface shares: the response headers, and keeping a waiting connection alive (for
+streams that are not relayed frame by frame).
 
-Proxies and clients give up on a connection that stays silent too long, so a keep-alive comment goes out whenever
+Proxies and clients give up on a connection that stays silent too long, so a keep-alive goes out whenever
 KEEPALIVE_S passed since the last write (or since the request arrived): the clock is the silence itself, not a
 fixed period, which could let almost two intervals pass without a byte.
+
+A surface that says nothing keeps its streams alive with SSE comments, which every SSE client ignores; one whose
+clients expect an event of their own during silences, or an opening event before any wait, says so with a
+`StreamStyle`.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from aiohttp import web
@@ -22,11 +28,26 @@ KEEPALIVE = b": keep-alive\n\n"
 STREAM_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache",
-    # Stops nginx (and similar proxies) from buffering the stream, so it needs no special config.
+    # Stops nginx (and similar proxies) from buffering the stream.
     "X-Accel-Buffering": "no",
 }
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStyle:
+    """How a surface's stream begins and stays alive."""
+
+    # Sent whenever the stream has been silent for a keep-alive interval.
+    keepalive: bytes = KEEPALIVE
+    # Sent right after the headers, before anything else (even before the first keep-alive of a wait).
+    opening: bytes = b""
+    # Headers the surface adds to `STREAM_HEADERS`.
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+SSE_COMMENTS = StreamStyle()
 
 
 class _SilenceClock(abc.ABC):
@@ -62,23 +83,26 @@ class _SilenceClock(abc.ABC):
 
 class EarlyStart(_SilenceClock):
     """A stream that has to wait (for a free account, for Kimi's first words) starts its SSE response early and
-    sends keep-alive comments, so proxies and clients do not give up on a silent connection. From then on a failure
-    can only be reported as an event."""
+    sends keep-alives, so proxies and clients do not give up on a silent connection. From then on a failure can
+    only be reported as an event."""
 
-    def __init__(self, request: web.Request) -> None:
+    def __init__(self, request: web.Request, style: StreamStyle = SSE_COMMENTS) -> None:
         super().__init__(service_of(request).keepalive_s)
         self._request = request
+        self.style = style
         self.response: web.StreamResponse | None = None
 
     async def prepared(self) -> web.StreamResponse:
         if self.response is None:
-            self.response = web.StreamResponse(headers=STREAM_HEADERS)
+            self.response = web.StreamResponse(headers={**STREAM_HEADERS, **self.style.headers})
             await self.response.prepare(self._request)
+            if self.style.opening:
+                await self.response.write(self.style.opening)
         return self.response
 
     async def on_silence(self) -> None:
         self.touch()
-        await (await self.prepared()).write(KEEPALIVE)
+        await (await self.prepared()).write(self.style.keepalive)
 
     async def during(self, start: Awaitable[T]) -> T:
         """Awaits `start` (an answer's start: waiting for an account, uploads, Kimi's first words) while keeping
@@ -86,21 +110,26 @@ class EarlyStart(_SilenceClock):
         async with self.ticking():
             return await start
 
+    async def writer(self, interval_s: float) -> QuietWriter:
+        """The prepared stream's writer, keeping it alive the same way."""
+        return QuietWriter(await self.prepared(), interval_s, self.style.keepalive)
+
 
 class QuietWriter(_SilenceClock):
-    """Writes to a prepared stream and, while `ticking()`, sends a keep-alive comment whenever a whole interval
-    passed without a write (Kimi searching or thinking in silence, or an answer held back to be checked)."""
+    """Writes to a prepared stream and, while `ticking()`, sends a keep-alive whenever a whole interval passed
+    without a write (Kimi searching or thinking in silence, or an answer held back to be checked)."""
 
-    def __init__(self, response: web.StreamResponse, interval_s: float) -> None:
+    def __init__(self, response: web.StreamResponse, interval_s: float, keepalive: bytes = KEEPALIVE) -> None:
         super().__init__(interval_s)
         self.response = response
+        self._keepalive = keepalive
 
     async def write(self, data: bytes) -> None:
         self.touch()
         await self.response.write(data)
 
     async def keepalive(self) -> None:
-        await self.write(KEEPALIVE)
+        await self.write(self._keepalive)
 
     async def on_silence(self) -> None:
         await self.keepalive()

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from kimi_free_api.api.fields import fail
+from kimi_free_api.api.fields import fail, message_role
 from kimi_free_api.api.parts import attachment_ref
 from kimi_free_api.core.request import AttachmentRef, Message, Role, ToolCall
 
@@ -193,12 +193,7 @@ def transcript(raw_messages: list[Any]) -> list[Message]:
     messages: list[Message] = []
     for index, raw in enumerate(raw_messages):
         where = f"messages[{index}]"
-        if not isinstance(raw, Mapping):
-            raise fail(f"`{where}` must be an object.", where, "invalid_type")
-        raw_role = raw.get("role")
-        role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
-        if role is None:
-            raise fail(f"`{where}.role` must be user or assistant; got {raw_role!r}.", f"{where}.role")
+        role = message_role(raw, where, _ROLES, "user or assistant")
         content = raw.get("content")
         if isinstance(content, str):
             messages.append(Message(role=role, content=content))

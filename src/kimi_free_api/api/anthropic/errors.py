@@ -9,18 +9,13 @@ unavailable or overloaded (`UpstreamUnavailable`, and any error class or code th
 from __future__ import annotations
 
 import functools
-import logging
-from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
-from kimi_free_api.api.errors import error_response
+from kimi_free_api.api.errors import Handler, answer_failures, error_response
 from kimi_free_api.core.errors import GatewayError, UpstreamUnavailable
 from kimi_free_api.redact import redact, request_id_var
-
-log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 OVERLOADED_STATUS = 529
 REQUEST_ID = "request-id"
@@ -65,36 +60,15 @@ def anthropic_error_response(exc: GatewayError) -> web.Response:
     return web.Response(status=status, body=error_body(exc), content_type="application/json", headers=headers)
 
 
-def _from_http(exc: web.HTTPException) -> GatewayError:
-    failure = GatewayError(exc.text or exc.reason)
-    failure.status = exc.status
-    return failure
-
-
 def anthropic_errors(handler: Handler) -> Handler:
     """Answers every failure of `handler` in Anthropic's shape (the shared middleware would answer OpenAI's), and
     names the request in Anthropic's `request-id` header, which the SDKs expose."""
 
     @functools.wraps(handler)
     async def answer(request: web.Request) -> web.StreamResponse:
-        response = await _answer(request)
+        response = await answer_failures(request, handler, anthropic_error_response)
         if not response.prepared:
             response.headers[REQUEST_ID] = request_id_var.get()
         return response
-
-    async def _answer(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except GatewayError as exc:
-            if exc.status >= 500:
-                log.warning("%s %s failed: %s", request.method, request.path, exc.message)
-            return anthropic_error_response(exc)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return anthropic_error_response(_from_http(exc))
-        except Exception:
-            log.exception("unexpected failure in %s %s", request.method, request.path)
-            return anthropic_error_response(GatewayError("The gateway failed unexpectedly; the failure was logged."))
 
     return answer

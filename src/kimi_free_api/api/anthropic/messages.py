@@ -1,8 +1,9 @@
 """POST /v1/messages and POST /v1/messages/count_tokens.
 
-Every answer is read as the core's guided events (core/guided.py), as the Responses API does: with no tools and no
-JSON format they pass straight through. A stream sends `message_start`, per block `content_block_start`, its
-deltas and `content_block_stop`, then `message_delta` (stop reason, usage) and `message_stop`.
+Every answer takes the shared answer path (api/answering.py) and is read as the core's guided events
+(core/guided/guided.py), as the Responses API does: with no tools and no JSON format they pass straight through. A
+stream sends `message_start`, per block `content_block_start`, its deltas and `content_block_stop`, then
+`message_delta` (stop reason, usage) and `message_stop`.
 
 `input_tokens` counts the whole conversation as Kimi would be sent it in a new chat (system, messages, tool
 declarations), with the gateway's tokenizer, so `count_tokens`, `message_start` and the final usage agree;
@@ -11,23 +12,25 @@ attachments count only as the line that names them.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 from dataclasses import replace
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from kimi_free_api.api.answering import answered, guided_answer, guided_batches, read_answer, stream_answer
 from kimi_free_api.api.anthropic.errors import anthropic_errors, error_event
 from kimi_free_api.api.anthropic.models import catalog_token
 from kimi_free_api.api.anthropic.reply import Reply, message_id, tool_use_id, usage_object
 from kimi_free_api.api.anthropic.request import parse_messages_request
-from kimi_free_api.api.anthropic.stream import EarlyMessage, PingWriter, encode
+from kimi_free_api.api.anthropic.stream import encode, message_stream
 from kimi_free_api.api.auth import caller, credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import TOKENS, service_of
+from kimi_free_api.api.keepalive import EarlyStart
+from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.conversation.prompt import build_prompt
-from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.guided.guided import GuidedAnswer
 from kimi_free_api.core.guided.tool_protocol import output_directive
 from kimi_free_api.core.request import ChatRequest
@@ -68,80 +71,49 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     chat = replace(parse_messages_request(body, tokens), owner=owner)
     message = _Message(chat.model, await input_tokens(request.app[TOKENS], chat))
-    early = None
-    if chat.stream:
-        early = EarlyMessage(request, {"type": "message_start", "message": message.body([], (None, None), 0)})
-    try:
-        run = await service_of(request).start(chat, early.keepalive if early else None)
-    except GatewayError as exc:
-        if early is None or early.response is None:
-            raise
-        with contextlib.suppress(ConnectionError):
-            await early.response.write(error_event(exc))
-            await early.response.write_eof()
-        return early.response
-    guided = GuidedAnswer(run, chat.tools, chat.output, live=chat.stream, new_id=tool_use_id)
-    try:
+    respond = functools.partial(_respond, request, chat, message)
+    return await answered(request, chat, error_event, respond, message_stream(message.body([], (None, None), 0)))
+
+
+async def _respond(
+    request: web.Request, chat: ChatRequest, message: _Message, run: ChatRun, early: EarlyStart | None
+) -> web.StreamResponse:
+    async with guided_answer(chat, run, tool_use_id) as guided:
+        reply = Reply(chat, guided.run, streaming=early is not None)
         if early is not None:
-            return await _stream(request, chat, guided, message, early)
-        return await _complete(request, chat, guided, message)
-    finally:
-        await guided.run.close()
-        await run.close()
-
-
-async def _read(reply: Reply, guided: GuidedAnswer, writer: PingWriter | None) -> None:
-    try:
-        async with contextlib.aclosing(guided.batches(writer.keepalive if writer else None)) as batches:
-            async for batch in batches:
-                reply.take(batch)
-                if writer is not None and reply.events:
-                    await writer.write(encode(*reply.take_events()))
-                if reply.answer.cut:
-                    break
-    except ContentFiltered:
-        reply.answer.reason = "content_filter"
+            return await _stream(request, guided, reply, message, early)
+        await read_answer(guided_batches(guided, None), reply, None)
+        reply.finish(sources=True)
+        reply.remember(guided.run)
+        body = message.body(reply.blocks, reply.stop, await _output_tokens(request, reply, guided))
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
 async def _output_tokens(request: web.Request, reply: Reply, guided: GuidedAnswer) -> int:
-    usage = await reply.answer.usage(request.app[TOKENS], "", "".join(guided.replies) or "".join(reply.answer.text))
+    usage = await reply.answer.usage(request.app[TOKENS], "", guided.written or "".join(reply.answer.text))
     return usage.completion_tokens
 
 
 async def _stream(
-    request: web.Request, chat: ChatRequest, guided: GuidedAnswer, message: _Message, early: EarlyMessage
+    request: web.Request, guided: GuidedAnswer, reply: Reply, message: _Message, early: EarlyStart
 ) -> web.StreamResponse:
-    response = await early.prepared()
-    writer = PingWriter(response, service_of(request).keepalive_s)
-    reply = Reply(chat, guided.run)
-    try:
-        async with writer.ticking():
-            await _read(reply, guided, writer)
+    writer = await early.writer(service_of(request).keepalive_s)
+
+    async def read() -> None:
+        await read_answer(guided_batches(guided, writer), reply, writer)
+
+    async def closing() -> bytes:
         reply.finish(sources=False)
         reply.remember(guided.run)
         stop_reason, stop_sequence = reply.stop
         delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
         usage = usage_object(message.input_tokens, await _output_tokens(request, reply, guided))
-        out = encode(
+        return encode(
             *reply.take_events(), {"type": "message_delta", "delta": delta, "usage": usage}, {"type": "message_stop"}
         )
-    except GatewayError as exc:
-        out = error_event(exc)
-    except ConnectionError:
-        return response  # the client left; closing the run cleans up upstream
-    with contextlib.suppress(ConnectionError):
-        await writer.write(out)
-        await response.write_eof()
-    return response
 
-
-async def _complete(request: web.Request, chat: ChatRequest, guided: GuidedAnswer, message: _Message) -> web.Response:
-    reply = Reply(chat, guided.run)
-    await _read(reply, guided, None)
-    reply.finish(sources=True)
-    reply.remember(guided.run)
-    body = message.body(reply.blocks, reply.stop, await _output_tokens(request, reply, guided))
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    # `message_start` went out with the headers (api/anthropic/stream.py).
+    return await stream_answer(writer.response, b"", read, closing, error_event)
 
 
 @anthropic_errors

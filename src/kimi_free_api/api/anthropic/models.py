@@ -10,9 +10,10 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from kimi_free_api.api.anthropic.errors import Handler, anthropic_errors
+from kimi_free_api.api.anthropic.errors import anthropic_errors
 from kimi_free_api.api.auth import bearer_tokens, credentials
 from kimi_free_api.api.context import POOL, service_of
+from kimi_free_api.api.errors import Handler
 from kimi_free_api.api.fields import fail
 from kimi_free_api.core.models.modelspec import listed_model_ids
 from kimi_free_api.core.request import ChatRequest

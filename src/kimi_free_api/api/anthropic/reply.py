@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from kimi_free_api.api.answer import ShownAnswer
+from kimi_free_api.api.anthropic.stream import encode
 from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.events import Finished, SearchResult, TextDelta, ThinkingDelta
 from kimi_free_api.core.guided.guided import GuidedEvent, ToolCallsMade
@@ -48,10 +50,12 @@ def _signature(thinking: str) -> str:
 
 
 class Reply:
-    """Collects the answer's blocks from guided events; `events` holds the stream events not sent yet."""
+    """Collects the answer's blocks from guided events, and renders their stream events when `streaming`; the
+    `Rendering` of api/answering.py. `events` holds the stream events not sent yet."""
 
-    def __init__(self, chat: ChatRequest, run: ChatRun) -> None:
+    def __init__(self, chat: ChatRequest, run: ChatRun, *, streaming: bool) -> None:
         self.answer = ShownAnswer(chat, run)
+        self.streaming = streaming
         # Search lines would break JSON output.
         self.cites = chat.output is None
         self.blocks: list[dict[str, Any]] = []
@@ -59,7 +63,12 @@ class Reply:
         self.calls: tuple[ToolCall, ...] = ()
         self._open: dict[str, Any] | None = None
 
-    def take(self, batch: list[GuidedEvent]) -> None:
+    def take(self, batch: Sequence[GuidedEvent]) -> bytes:
+        self._take(batch)
+        events = self.take_events()
+        return encode(*events) if self.streaming else b""
+
+    def _take(self, batch: Sequence[GuidedEvent]) -> None:
         answer = self.answer
         for event in batch:
             if type(event) is TextDelta:
@@ -75,6 +84,13 @@ class Reply:
                     self._tool_use(call)
             elif type(event) is Finished:
                 answer.reason = event.reason
+
+    @property
+    def cut(self) -> bool:
+        return self.answer.cut
+
+    def filtered(self) -> None:
+        self.answer.reason = "content_filter"
 
     def _text(self, text: str) -> None:
         if text:

@@ -17,7 +17,7 @@ from aiohttp import web
 from kimi_free_api.api.answer import ShownAnswer
 from kimi_free_api.api.answering import guided_answer, guided_batches, read_answer, stream_answer
 from kimi_free_api.api.context import TOKENS, service_of
-from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
+from kimi_free_api.api.keepalive import EarlyStart
 from kimi_free_api.api.openai.sse import DONE, ChunkRenderer, completion_id, error_event, usage_object
 from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import GatewayError
@@ -110,11 +110,10 @@ async def guided_completion(
 async def _stream(
     request: web.Request, chat: ChatRequest, guided: GuidedAnswer, early: EarlyStart
 ) -> web.StreamResponse:
-    response = await early.prepared()
+    writer = await early.writer(service_of(request).keepalive_s)
     run = guided.run
     render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
     reply = ChatReply(chat, run, render)
-    writer = QuietWriter(response, service_of(request).keepalive_s)
 
     async def read() -> None:
         await read_answer(guided_batches(guided, writer), reply, writer)
@@ -127,7 +126,7 @@ async def _stream(
             usage = await reply.answer.usage(request.app[TOKENS], guided.prompt, guided.written)
         return render.ending(tail, reply.answer.reason, usage)
 
-    return await stream_answer(response, render.role(), read, closing, failure)
+    return await stream_answer(writer.response, render.role(), read, closing, failure)
 
 
 def failure(exc: GatewayError) -> bytes:

@@ -24,7 +24,7 @@ from kimi_free_api.api.answering import answered, guided_answer, guided_batches,
 from kimi_free_api.api.auth import bearer_tokens, caller, credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
-from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
+from kimi_free_api.api.keepalive import EarlyStart
 from kimi_free_api.api.openai.responses_request import ResponsesRequest, parse_responses_request
 from kimi_free_api.core.answer.limits import OutputLimit
 from kimi_free_api.core.answer.run import ChatRun
@@ -349,8 +349,7 @@ class _Creation:
         return body
 
     async def _stream(self, guided: GuidedAnswer, early: EarlyStart) -> web.StreamResponse:
-        prepared = await early.prepared()
-        writer = QuietWriter(prepared, service_of(self.request).keepalive_s)
+        writer = await early.writer(service_of(self.request).keepalive_s)
         events = self.events
         output = self._output(events)
 
@@ -371,4 +370,4 @@ class _Creation:
         started = events.encode(
             {"type": "response.created", "response": opening}, {"type": "response.in_progress", "response": opening}
         )
-        return await stream_answer(prepared, started, read, closing, failure)
+        return await stream_answer(writer.response, started, read, closing, failure)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kimi_free_api.api.fields import fail, optional
+from kimi_free_api.api.fields import fail, message_role, optional
 from kimi_free_api.api.parts import ATTACHMENT_PARTS, attachment_ref
 from kimi_free_api.api.tool_schemas import chat_tool_set, json_output
 from kimi_free_api.core.models.modelspec import DEFAULT_MODEL
@@ -90,15 +90,7 @@ def _assistant_calls(raw: dict[str, Any], where: str) -> tuple[ToolCall, ...]:
 
 def _message(raw: Any, index: int) -> Message:
     where = f"messages[{index}]"
-    if not isinstance(raw, dict):
-        raise fail(f"`{where}` must be an object.", where, "invalid_type")
-    raw_role = raw.get("role")
-    role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
-    if role is None:
-        raise fail(
-            f"`{where}.role` must be one of {', '.join(sorted(_ROLES))}; got {raw.get('role')!r}.",
-            f"{where}.role",
-        )
+    role = message_role(raw, where, _ROLES, f"one of {', '.join(sorted(_ROLES))}")
     name = optional(raw, "name", str, "a string", where)
     tool_call_id = raw.get("tool_call_id")
     content, attachments = _content(raw.get("content"), f"{where}.content", role)

@@ -258,8 +258,8 @@ class Attachments:
         if file is None:
             # As on GET /v1/files/{id}: another client's file and no file at all look the same.
             raise NotFound(
-                f"{describe(ref)} cannot be used: no file with this id was uploaded with the credentials in the "
-                "Authorization header (a file can only be used by the API key or Kimi account that uploaded it).",
+                f"{describe(ref)} cannot be used: no file with this id was uploaded with this request's credentials "
+                "(a file can only be used by the API key or Kimi account that uploaded it).",
                 param=ref.param,
                 code="file_not_found",
             )
