@@ -20,7 +20,9 @@ from typing import Any
 
 import orjson
 
-from kimi_free_api.core.guided.tools import FunctionTool, JsonOutput, ToolSet
+from kimi_free_api.core.guided.compaction import compact_declarations
+from kimi_free_api.core.guided.persona import PERSONA_RULE
+from kimi_free_api.core.guided.tools import JsonOutput, ToolSet
 
 # Where the block of calls begins: the first element (or wrapper), with a code fence opened right before it.
 _BLOCK_START = re.compile(r"(?:```[\w+-]*[ \t]*\n[ \t]*)?<tool_calls?\b")
@@ -31,14 +33,6 @@ _TAG = "<tool_call"
 _FENCE_PREFIX = re.compile(r"`{1,3}\Z|```[\w+-]*[ \t]*\Z|```[\w+-]*[ \t]*\n[ \t]*(?P<rest>.*)\Z", re.S)
 # How far back from the end of the text a block start can begin (fence, language tag, indentation).
 _LOOKBACK = 48
-
-
-def _declaration(tool: FunctionTool) -> str:
-    entry: dict[str, Any] = {"name": tool.name}
-    if tool.description:
-        entry["description"] = tool.description
-    entry["parameters"] = tool.parameters if tool.parameters is not None else {"type": "object"}
-    return orjson.dumps(entry).decode()
 
 
 def tools_directive(tools: ToolSet) -> str:
@@ -54,7 +48,7 @@ def tools_directive(tools: ToolSet) -> str:
         many = "You may call several tools at once (one element each) when the calls do not depend on each other."
     else:
         many = "Call at most one tool in this reply."
-    declarations = "\n".join(_declaration(tool) for tool in tools.tools)
+    declarations = compact_declarations(tools.tools)
     return (
         "# Tools\n\n"
         "You can call the tools (functions) below. Each line declares one: its name, what it does, and the JSON "
@@ -65,7 +59,7 @@ def tools_directive(tools: ToolSet) -> str:
         "({} when it takes none).\n"
         "- Write the elements as plain text, not inside a code block, and write nothing after them: the results "
         "come back in the next message, as <tool> elements.\n"
-        f"- {rule}\n- {many}"
+        f"- {rule}\n- {many}\n- {PERSONA_RULE}"
     )
 
 
@@ -113,11 +107,15 @@ def _unescape(value: str) -> str:
 
 def _draft(attributes: str, body: str) -> CallDraft:
     attrs = {m.group(1): _unescape(m.group(2) or m.group(3) or "") for m in _ATTRIBUTE.finditer(attributes)}
+    return draft_from(attrs.get("name", ""), body)
+
+
+def draft_from(name: str, body: str) -> CallDraft:
+    """A call from its name (may be "": then the body may carry it) and the text of its arguments."""
     body = body.strip()
     fenced = _FENCED.match(body)
     if fenced:
         body = fenced.group(1).strip()
-    name = attrs.get("name", "")
     try:
         value = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError as exc:
