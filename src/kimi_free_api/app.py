@@ -167,6 +167,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         auto_delete=settings.auto_delete,
         failover=FailoverPolicy(attempts=settings.failover_attempts, capacity_wait_s=settings.capacity_wait_s),
         keepalive_s=settings.keepalive_s,
+        max_prompt_chars=settings.max_prompt_chars,
     )
     prober = asyncio.create_task(
         probe_forever(pool, adapter.check_token, adapter.keep_fresh, settings.probe_interval_s), name="prober"

@@ -4,7 +4,8 @@ Agents that front MCP servers declare dozens of tools, each with long descriptio
 for humans; together they can exceed what one Kimi message holds. Every declaration loses the schema keywords
 that never change a valid call (`title`, `examples`, `$schema`, `$comment`, …). When the declarations still
 exceed `DECLARATIONS_BUDGET` characters, descriptions are cut to their first sentence (at most
-`SHORT_DESCRIPTION` characters), the nested ones first, then the tools' own.
+`SHORT_DESCRIPTION` characters), the nested ones first, then the tools' own; last, the nested ones are dropped.
+What is still too long after that travels in the history file (core/conversation/oversize.py).
 """
 
 from __future__ import annotations
@@ -54,12 +55,27 @@ def compact_schema(schema: Any, describe: Shorten = _keep) -> Any:
             # Property names are data, not keywords: a property called "title" stays.
             out[key] = {name: compact_schema(sub, describe) for name, sub in value.items()}
         elif key == "description" and isinstance(value, str):
-            out[key] = describe(value)
+            short = describe(value)
+            if short:
+                out[key] = short
         elif key in ("enum", "const", "default", "required"):
             out[key] = value
         else:
             out[key] = compact_schema(value, describe)
     return out
+
+
+def _drop(text: str) -> str:
+    return ""
+
+
+# Each step loses more: nested descriptions shortened, then the tools' own, then the nested ones dropped.
+_STEPS: tuple[tuple[Shorten, Shorten], ...] = (
+    (_keep, _keep),
+    (_keep, first_sentence),
+    (first_sentence, first_sentence),
+    (first_sentence, _drop),
+)
 
 
 def _declaration(tool: FunctionTool, describe_tool: Shorten, describe_nested: Shorten) -> str:
@@ -73,7 +89,7 @@ def _declaration(tool: FunctionTool, describe_tool: Shorten, describe_nested: Sh
 
 def compact_declarations(tools: Sequence[FunctionTool], budget: int = DECLARATIONS_BUDGET) -> str:
     """One JSON line per tool: its name, description and argument schema, as short as `budget` asks."""
-    for describe_tool, describe_nested in ((_keep, _keep), (_keep, first_sentence), (first_sentence, first_sentence)):
+    for describe_tool, describe_nested in _STEPS:
         text = "\n".join(_declaration(tool, describe_tool, describe_nested) for tool in tools)
         if len(text) <= budget:
             break
