@@ -48,6 +48,13 @@ def _fill(value: str, values: dict[str, str]) -> str:
     return value
 
 
+def _write_files(files: dict[str, str], values: dict[str, str]) -> None:
+    for path, text in files.items():
+        target = Path(_fill(path, values))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(_fill(text, values), encoding="utf-8")
+
+
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     emulator = Emulator(EmulatorConfig(event_count=8))
     await emulator.start("127.0.0.1", 0)
@@ -68,10 +75,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     host, port = runner.addresses[0][:2]
     values = {"gateway": f"http://{host}:{port}", "token": account.refresh_token}
     try:
-        for path, text in spec.get("files", {}).items():
-            target = Path(_fill(path, values))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(_fill(text, values), encoding="utf-8")
+        await asyncio.to_thread(_write_files, spec.get("files", {}), values)
         env = {key: _fill(value, values) for key, value in spec.get("env", {}).items()}
         process = await asyncio.create_subprocess_exec(
             *(_fill(arg, values) for arg in spec["command"]),

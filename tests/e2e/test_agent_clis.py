@@ -91,7 +91,7 @@ enabled = false
 
 async def test_codex_runs_a_shell_command_and_answers(tmp_path: Path) -> None:
     codex = agent("codex")
-    work = tmp_path / "work"
+    work, codex_home = tmp_path / "work", tmp_path / "codex"
     report = await run_agent(
         {
             "script": [
@@ -106,8 +106,8 @@ async def test_codex_runs_a_shell_command_and_answers(tmp_path: Path) -> None:
                 "danger-full-access",
                 "What does answer.txt say? Run a shell command to find out.",
             ],
-            "env": {**base_env(tmp_path / "home"), "CODEX_HOME": str(tmp_path / "codex"), "KIMI_FREE_API_KEY": "{token}"},
-            "files": {str(tmp_path / "codex" / "config.toml"): CODEX_CONFIG, str(work / "answer.txt"): "forty-two (42)\n"},
+            "env": {**base_env(tmp_path / "home"), "CODEX_HOME": str(codex_home), "KIMI_FREE_API_KEY": "{token}"},
+            "files": {str(codex_home / "config.toml"): CODEX_CONFIG, str(work / "answer.txt"): "forty-two (42)\n"},
             "cwd": str(work),
             "data_dir": str(tmp_path / "data"),
             "timeout_s": 120,
@@ -121,9 +121,7 @@ async def test_codex_runs_a_shell_command_and_answers(tmp_path: Path) -> None:
     # The command ran: its output came back to Kimi as the tool's result.
     assert '<tool tool_call_id="call_' in second and "forty-two (42)" in second
     # Codex declares the hosted web_search tool: Kimi's search is on for its requests.
-    assert all(
-        {"type": "TOOL_TYPE_SEARCH", "search": {}} in body.get("tools", []) for body in report["chat_requests"]
-    )
+    assert all({"type": "TOOL_TYPE_SEARCH", "search": {}} in body.get("tools", []) for body in report["chat_requests"])
 
 
 CLAUDE_ANSWER = "The secret word in notes.txt is pelican."
@@ -140,8 +138,7 @@ async def test_claude_code_reads_a_file_with_its_tool_and_answers(tmp_path: Path
     report = await run_agent(
         {
             "script": [
-                "Let me read the file. "
-                f'<tool_call name="Read">{json.dumps({"file_path": str(notes)})}</tool_call>',
+                f'Let me read the file. <tool_call name="Read">{json.dumps({"file_path": str(notes)})}</tool_call>',
                 CLAUDE_ANSWER,
             ],
             "command": [
