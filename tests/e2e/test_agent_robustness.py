@@ -130,3 +130,29 @@ async def test_a_history_within_the_limit_stays_in_the_message(client: AsyncOpen
     [body] = emulator.state.chat_requests
     assert not [block for block in body["message"]["blocks"] if "file" in block] and not body.get("refs")
     assert emulator.state.files == {}
+
+
+FLAT_READ: Any = {"type": "function", **READ["function"]}
+
+
+async def test_native_markup_on_the_responses_surface_streamed(client: AsyncOpenAI, emulator: Emulator) -> None:
+    emulator.configure(event_count=40)
+    emulator.script([NATIVE])
+    stream = await client.responses.create(model="kimi", input="What is in notes.txt?", tools=[FLAT_READ], stream=True)
+    events = [event async for event in stream]
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "I will read it."
+    [done] = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert json.loads(done.arguments) == {"path": "notes.txt"}
+    final = events[-1]
+    assert final.type == "response.completed"
+    assert [item.type for item in final.response.output] == ["message", "function_call"]
+
+
+async def test_a_persona_call_on_the_responses_surface_is_repaired(client: AsyncOpenAI, emulator: Emulator) -> None:
+    native_persona = '<|tool_call_begin|>functions.ipython:0<|tool_call_argument_begin|>{"code": "ls /mnt/agents"}'
+    emulator.script([native_persona, '<tool_call name="read_file">{"path": "notes.txt"}</tool_call>'])
+    response = await client.responses.create(model="kimi", input="What is in notes.txt?", tools=[FLAT_READ])
+    [item] = response.output
+    assert item.type == "function_call" and item.name == "read_file"
+    assert "`ipython` is not available" in sent_texts(emulator)[1]
