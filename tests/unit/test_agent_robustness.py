@@ -192,6 +192,9 @@ def test_past_the_limit_the_history_goes_to_a_file_and_the_directive_stays() -> 
     assert fitted.history == build_prompt(HISTORY)
     assert HISTORY_FILE in fitted.prompt and fitted.prompt.endswith("\n\nDIRECTIVE")
     assert len(fitted.prompt) <= 2_000
+    # Usage counts what Kimi reads: the message and the file.
+    assert fitted.counted == f"{fitted.prompt}\n\n{fitted.history}"
+    assert fit_prompt(HISTORY, "", 200_000).counted == build_prompt(HISTORY)
 
 
 def test_a_directive_too_long_for_the_message_goes_to_the_file_too() -> None:

@@ -178,7 +178,7 @@ class ChatService:
                 files = await turn.kimi_files(lease.token)
                 if fitted.history:
                     files += (await self.attachments.upload_text(lease.token, HISTORY_FILE, fitted.history),)
-                run = ChatRun(self, lease, spec, prompt, keep, history=request.messages)
+                run = ChatRun(self, lease, spec, fitted.counted, keep, history=request.messages)
                 await run.open(upstream_chat(prompt, chat_id, spec, files, parent_id), on_wait)
             except GatewayError as error:
                 lease.failed(error)

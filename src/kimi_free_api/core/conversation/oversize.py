@@ -36,6 +36,11 @@ class FittedPrompt:
     # The text of the attached history file; "" when the prompt fits in the message.
     history: str = ""
 
+    @property
+    def counted(self) -> str:
+        """What Kimi reads for this prompt, message and file, as usage counts it."""
+        return f"{self.prompt}\n\n{self.history}" if self.history else self.prompt
+
 
 def fit_prompt(messages: Sequence[Message], directive: str, limit: int) -> FittedPrompt:
     """The prompt for `messages` and `directive`, its history moved to a file when it is longer than `limit`."""
