@@ -193,6 +193,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         ),
         keepalive_s=settings.keepalive_s,
         aliases=ModelAliases(settings.model_alias_rules),
+        max_prompt_chars=settings.max_prompt_chars,
     )
     prober = asyncio.create_task(
         probe_forever(

@@ -168,6 +168,9 @@ class Settings:
         "claude-*haiku*=kimi,claude-*=kimi-thinking,gpt-3.5*=kimi,gpt-4*=kimi,gpt-5*mini*=kimi,gpt-5*nano*=kimi,"
         "gpt-5*=kimi-thinking,chatgpt-*=kimi,o1*=kimi-thinking,o3*=kimi-thinking,o4*=kimi-thinking"
     )
+    # The longest prompt sent as one Kimi message (Kimi's web chat takes about 200,000 characters); a longer one
+    # sends its history as an uploaded file (core/conversation/oversize.py).
+    max_prompt_chars: int = 200_000
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -234,6 +237,8 @@ class Settings:
             raise SettingsError("KIMI_UPLOAD_FLOW must be 'direct' or 'presign'")
         if self.kimi_file_ref_style not in ("block", "refs"):
             raise SettingsError("KIMI_FILE_REF_STYLE must be 'block' or 'refs'")
+        if self.max_prompt_chars < 1000:
+            raise SettingsError(f"MAX_PROMPT_CHARS must be at least 1000, got {self.max_prompt_chars}")
         if self.max_attachment_bytes < 1 or self.max_attachments < 0:
             raise SettingsError("MAX_ATTACHMENT_BYTES must be positive and MAX_ATTACHMENTS not negative")
         if self.usage_tokenizer not in ("bpe", "estimate"):

@@ -13,7 +13,8 @@ from kimi_free_api.core.answer.run import ChatRun, upstream_chat
 from kimi_free_api.core.attachments.attachments import Attachments, PreparedTurn
 from kimi_free_api.core.conversation.chat_ids import asks_new_chat, chat_id_in
 from kimi_free_api.core.conversation.continuity import resumption_points
-from kimi_free_api.core.conversation.prompt import build_prompt, unanswered_tail
+from kimi_free_api.core.conversation.oversize import HISTORY_FILE, fit_prompt
+from kimi_free_api.core.conversation.prompt import unanswered_tail
 from kimi_free_api.core.errors import (
     ChatNotFound,
     FreeTierOverloaded,
@@ -80,7 +81,9 @@ class ChatService:
         failover: FailoverPolicy | None = None,
         keepalive_s: float = 15.0,
         aliases: ModelAliases | None = None,
+        max_prompt_chars: int = 200_000,
     ) -> None:
+        self.max_prompt_chars = max_prompt_chars
         self.keepalive_s = keepalive_s
         self.aliases = aliases or ModelAliases()
         self.upstream = upstream
@@ -156,7 +159,8 @@ class ChatService:
         chat_id = plan.chat_id
         pinned = plan.pinned.account_id if plan.pinned is not None else ""
         parent_id = plan.pinned.message_id if plan.pinned is not None else ""
-        prompt = build_prompt(turn.messages, output_directive(request.tools, request.output))
+        fitted = fit_prompt(turn.messages, output_directive(request.tools, request.output), self.max_prompt_chars)
+        prompt = fitted.prompt
         keep = request.conversation_id is not None or not self.auto_delete
         policy = self.failover
         loop = asyncio.get_running_loop()
@@ -183,7 +187,9 @@ class ChatService:
                 if spec is None:
                     spec = await self.resolve_model(request, lease.token)
                 files = await turn.kimi_files(lease.token)
-                run = ChatRun(self, lease, spec, prompt, keep, history=request.messages, owner=request.owner)
+                if fitted.history:
+                    files += (await self.attachments.upload_text(lease.token, HISTORY_FILE, fitted.history),)
+                run = ChatRun(self, lease, spec, fitted.counted, keep, history=request.messages, owner=request.owner)
                 await run.open(upstream_chat(prompt, chat_id, spec, files, parent_id), on_wait)
             except GatewayError as error:
                 renewing = isinstance(error, Unauthorized) and await self._renewed(lease, renewed, sent_at)

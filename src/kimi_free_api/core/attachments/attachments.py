@@ -22,8 +22,9 @@ from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob
+from kimi_free_api.core.attachments.blobs import AttachmentRejected, Blob, BlobWriter
 from kimi_free_api.core.attachments.files import FileService, FileUploader, LoadedFile, StoredFile, identify, owner_of
+from kimi_free_api.core.attachments.sniff import TEXT
 from kimi_free_api.core.errors import GatewayError, InvalidRequest, NotFound
 from kimi_free_api.core.owners import SEED
 from kimi_free_api.core.request import AttachmentRef, Message
@@ -212,6 +213,21 @@ class Attachments:
         finally:
             for file in files:
                 file.blob.close()
+
+    async def upload_text(self, token: str, name: str, text: str) -> str:
+        """Uploads a text the gateway wrote itself (an oversized history) with the account of `token`: Kimi's id."""
+        data = text.encode()
+        writer = BlobWriter(len(data))
+        try:
+            await writer.write(data)
+        except BaseException:
+            writer.discard()
+            raise
+        blob = await writer.finish()
+        try:
+            return await self._uploader.upload_file(token, LoadedFile(blob, name, TEXT))
+        finally:
+            blob.close()
 
     def _check_count(self, refs: list[AttachmentRef]) -> None:
         limit = self._limits.max_attachments

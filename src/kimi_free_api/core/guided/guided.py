@@ -25,7 +25,9 @@ from kimi_free_api.core.errors import InvalidModelOutput
 from kimi_free_api.core.events import ChatEvent, Finished, FinishReason, TextDelta
 from kimi_free_api.core.guided.json_output import check_json
 from kimi_free_api.core.guided.jsonschema import schema_errors
-from kimi_free_api.core.guided.tool_protocol import BlockGate, ParsedReply, parse_reply, repair_request
+from kimi_free_api.core.guided.persona import is_persona_call, persona_problem
+from kimi_free_api.core.guided.reply import ReplyGate, read_reply
+from kimi_free_api.core.guided.tool_protocol import ParsedReply, repair_request
 from kimi_free_api.core.guided.tools import JsonOutput, ToolSet
 from kimi_free_api.core.ports import WaitHook
 from kimi_free_api.core.request import ToolCall
@@ -76,6 +78,8 @@ class GuidedAnswer:
         # Everything sent to and written by Kimi for this answer, repair included: what usage counts.
         self.prompts = [run.prompt]
         self.replies: list[str] = []
+        # How many characters of the first reply's prose were passed on while it arrived.
+        self._shown = 0
         self.reason: FinishReason = "stop"
 
     @property
@@ -96,14 +100,14 @@ class GuidedAnswer:
     async def batches(self, on_wait: WaitHook | None = None) -> AsyncGenerator[list[GuidedEvent], None]:
         """The answer as events; text comes only as the checked content. Raises `InvalidModelOutput`."""
         live = self.streams_prose
-        gate = BlockGate() if live and self._tools is not None else None
+        gate = ReplyGate() if live and self._tools is not None else None
         shown = False
         async for batch in self._read(live, gate):
             shown = shown or any(type(event) is TextDelta for event in batch)
             yield batch
         verdict = self._judge(self.replies[-1])
         if not verdict.problems:
-            yield self._ending(self._unshown(verdict, live, gate), verdict)
+            yield self._ending(self._unshown(verdict, live), verdict)
             return
         log.info("Kimi's answer broke the output format (%d problem(s)); asking it to repair", len(verdict.problems))
         log.debug("output problems: %s", verdict.problems)
@@ -119,12 +123,11 @@ class GuidedAnswer:
             )
         yield self._ending(self._repaired_tail(verdict, shown), verdict)
 
-    @staticmethod
-    def _unshown(verdict: _Verdict, live: bool, gate: BlockGate | None) -> str:
-        """The checked content not passed on yet."""
+    def _unshown(self, verdict: _Verdict, live: bool) -> str:
+        """The checked content not passed on yet (the gate shows a prefix of it, held-back text being the rest)."""
         if not live:
             return verdict.content
-        return gate.flush() if gate is not None else ""
+        return verdict.content[self._shown :] if verdict.content.startswith(self.replies[-1][: self._shown]) else ""
 
     @staticmethod
     def _repaired_tail(verdict: _Verdict, shown: bool) -> str:
@@ -133,7 +136,7 @@ class GuidedAnswer:
         # The first reply's prose is out already: the repaired one adds its text only when it calls nothing.
         return "" if verdict.calls or not verdict.content else "\n\n" + verdict.content
 
-    async def _read(self, live: bool, gate: BlockGate | None) -> AsyncIterator[list[GuidedEvent]]:
+    async def _read(self, live: bool, gate: ReplyGate | None) -> AsyncIterator[list[GuidedEvent]]:
         """One reply: thinking and search pass through; text too when `live`, as far as `gate` (if any) lets it."""
         text: list[str] = []
         async for batch in self.run.batches():
@@ -143,6 +146,7 @@ class GuidedAnswer:
                     text.append(event.text)
                     shown = gate.feed(event.text) if gate is not None else event.text if live else ""
                     if shown:
+                        self._shown += len(shown)
                         out.append(TextDelta(shown))
                 elif type(event) is Finished:
                     self.reason = event.reason
@@ -165,7 +169,7 @@ class GuidedAnswer:
         tools, output = self._tools, self._output
         content = reply
         if tools is not None:
-            parsed = parse_reply(reply)
+            parsed = read_reply(reply)
             if parsed.has_block and tools.choice != "none":
                 return self._judge_calls(parsed, tools)
             content = parsed.content  # with tool_choice none, a call Kimi wrote anyway is dropped
@@ -190,6 +194,10 @@ class GuidedAnswer:
             tool = tools.by_name.get(draft.name)
             if draft.problem:
                 problems.append(draft.problem)
+            elif tool is None and is_persona_call(draft.name, draft.arguments):
+                # Kimi's own sandbox tools: asked once to use the declared ones, then dropped, never passed on.
+                problems.append(persona_problem(draft.name, tools.by_name))
+                continue
             elif tool is None:
                 known = ", ".join(f"`{name}`" for name in tools.by_name)
                 problems.append(f"there is no tool named `{draft.name}`; the tools are {known}")
@@ -203,4 +211,5 @@ class GuidedAnswer:
                 calls.append(ToolCall(id=self._new_id(), name=draft.name, arguments=arguments))
                 continue
             tolerable = False
+        tolerable = tolerable and (bool(calls) or not tools.must_call)
         return _Verdict(parsed.content, tuple(calls), tuple(problems), tolerable, calling=True)

@@ -26,8 +26,10 @@ from typing import Any, Protocol
 
 import orjson
 
+from kimi_free_api.core.guided.compaction import compact_declarations
 from kimi_free_api.core.guided.jsonschema import MAX_VALUE_DEPTH, nests_too_deeply
-from kimi_free_api.core.guided.tools import FunctionTool, JsonOutput, ToolSet
+from kimi_free_api.core.guided.persona import PERSONA_RULE
+from kimi_free_api.core.guided.tools import JsonOutput, ToolSet
 
 _TAG = "<tool_call"
 # An attribute with its value, or a bare word, so that a search never restarts inside a word it already read.
@@ -44,14 +46,6 @@ _LOOKBACK = 48
 _BLANK_HOLD = 1024
 
 
-def _declaration(tool: FunctionTool) -> str:
-    entry: dict[str, Any] = {"name": tool.name}
-    if tool.description:
-        entry["description"] = tool.description
-    entry["parameters"] = tool.parameters if tool.parameters is not None else {"type": "object"}
-    return orjson.dumps(entry).decode()
-
-
 def tools_directive(tools: ToolSet) -> str:
     if tools.choice == "none":
         return "# Tools\n\nNo tool may be called for this reply: answer in plain text, without any <tool_call> element."
@@ -65,7 +59,7 @@ def tools_directive(tools: ToolSet) -> str:
         many = "You may call several tools at once (one element each) when the calls do not depend on each other."
     else:
         many = "Call at most one tool in this reply."
-    declarations = "\n".join(_declaration(tool) for tool in tools.tools)
+    declarations = compact_declarations(tools.tools)
     return (
         "# Tools\n\n"
         "You can call the tools (functions) below. Each line declares one: its name, what it does, and the JSON "
@@ -76,7 +70,7 @@ def tools_directive(tools: ToolSet) -> str:
         "({} when it takes none).\n"
         "- Write the elements as plain text, not inside a code block, and write nothing after them: the results "
         "come back in the next message, as <tool> elements.\n"
-        f"- {rule}\n- {many}"
+        f"- {rule}\n- {many}\n- {PERSONA_RULE}"
     )
 
 
@@ -145,8 +139,12 @@ def _draft(attributes: str, body: str) -> CallDraft:
         for m in _ATTRIBUTE.finditer(attributes)
         if m.group(2) is not None or m.group(3) is not None
     }
+    return draft_from(attrs.get("name", ""), body)
+
+
+def draft_from(name: str, body: str) -> CallDraft:
+    """A call from its name (may be "": then the body may carry it) and the text of its arguments."""
     body = _unfence(body.strip())
-    name = attrs.get("name", "")
     try:
         value = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError as exc:
