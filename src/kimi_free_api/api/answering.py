@@ -17,6 +17,7 @@ from aiohttp import web
 
 from kimi_free_api.api.context import service_of
 from kimi_free_api.api.keepalive import EarlyStart, QuietWriter
+from kimi_free_api.api.metering import answer_slot, answer_started
 from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent
@@ -52,21 +53,24 @@ async def answered(
 ) -> web.StreamResponse:
     """Starts the answer, hands it to `respond` (with the stream's early start when `chat.stream`), closes it after.
 
-    A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error."""
-    early = EarlyStart(request) if chat.stream else None
-    try:
-        run = await service_of(request).start(chat, early.keepalive if early else None)
-    except GatewayError as exc:
-        if early is None or early.response is None:
-            raise
-        with contextlib.suppress(ConnectionError):
-            await early.response.write(failed_to_start(exc))
-            await early.response.write_eof()
-        return early.response
-    try:
-        return await respond(run, early)
-    finally:
-        await run.close()
+    A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error. The API
+    key's model list and concurrent-answer limit hold for the whole answer (api/metering.py)."""
+    async with answer_slot(request, chat):
+        early = EarlyStart(request) if chat.stream else None
+        try:
+            run = await service_of(request).start(chat, early.keepalive if early else None)
+        except GatewayError as exc:
+            if early is None or early.response is None:
+                raise
+            with contextlib.suppress(ConnectionError):
+                await early.response.write(failed_to_start(exc))
+                await early.response.write_eof()
+            return early.response
+        answer_started(request, run)
+        try:
+            return await respond(run, early)
+        finally:
+            await run.close()
 
 
 @contextlib.asynccontextmanager

@@ -72,7 +72,14 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 _COUNT_MINIMUMS = {"event_count": 1, "search_results": 0, "thinking_events": 0, "access_token_ttl_s": 0}
 _MILLISECONDS = ("event_delay_ms", "first_event_delay_ms", "heartbeat_ms", "upload_delay_ms", "parse_delay_ms")
-_FLAGS = ("citation_markers", "split_utf8", "enforce_single_stream", "open_accounts", "rotate_refresh_tokens")
+_FLAGS = (
+    "citation_markers",
+    "split_utf8",
+    "enforce_single_stream",
+    "open_accounts",
+    "rotate_refresh_tokens",
+    "usage_stats",
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ class EmulatorConfig:
     # File uploads: the wait before an upload is answered, and from upload until the file counts as parsed.
     upload_delay_ms: float = 0
     parse_delay_ms: float = 50
+    # Whether GetSubscriptionStats exists (its usage windows are invented: the real fields are not documented).
+    usage_stats: bool = True
     models: list[dict[str, Any]] = field(default_factory=_default_models)
 
     def __post_init__(self) -> None:
