@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -31,7 +32,8 @@ from kimi_free_api.core.usage.usage import TokenCounter
 from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
 from kimi_free_api.fetch.loader import SourceLoader
 from kimi_free_api.fetch.resolver import policy_vet
-from kimi_free_api.pool.accounts import Account, CooldownPolicy
+from kimi_free_api.pool.accounts import Account, CooldownPolicy, account_id
+from kimi_free_api.pool.membership import follow_store
 from kimi_free_api.pool.prober import probe_forever
 from kimi_free_api.pool.scheduler import PoolSettings, Scheduler, SharedAccounts
 from kimi_free_api.state.conversations import SqliteConversations
@@ -77,11 +79,7 @@ def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | 
         remember,
     )
     accounts = [pool.add_server_account(token) for token in settings.server_tokens()]
-    for stored in store.list_accounts():
-        if not stored.disabled:
-            account = pool.add_server_account(stored.token)
-            account.label, account.proxy = stored.label, stored.proxy
-            accounts.append(account)
+    accounts += follow_store(pool, store.list_accounts(), frozenset(a.id for a in accounts))
     known = store.load_health()
     for account in accounts:
         if account.id in known:
@@ -120,6 +118,19 @@ def _response_store(store: SqliteStore, shared: RedisState | None) -> ResponseSt
     return RedisResponseStore(shared)
 
 
+async def _follow_store_forever(
+    pool: Scheduler, store: SqliteStore, configured: frozenset[str], every_s: float
+) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            stored = await asyncio.to_thread(store.list_accounts)
+        except sqlite3.Error as exc:  # a busy or briefly unreadable file: the next round reads it again
+            log.warning("could not read the stored accounts: %s", exc)
+            continue
+        follow_store(pool, stored, configured)
+
+
 def _key_limiter(shared: RedisState | None) -> KeyLimiter:
     if shared is None:
         return LocalKeyLimiter()
@@ -145,7 +156,8 @@ def _access(
     pool: Scheduler,
     adapter: KimiWebAdapter,
 ) -> list[asyncio.Task[None]]:
-    """API keys and their limits, the request log and the admin console; answers the log writer's task."""
+    """API keys and their limits, the request log, the admin console, and the pool following the store's accounts;
+    answers the background tasks that keep them current."""
     keys = KeyRing(settings.api_key_list, store)
     client_tokens = settings.allow_client_tokens == "true" or (
         settings.allow_client_tokens == "auto" and not pool.has_server_accounts
@@ -162,15 +174,19 @@ def _access(
         configured_keys=keys.configured_ids,
         session_ttl_s=settings.admin_session_ttl_s,
     )
+    configured = frozenset(account_id(token) for token in settings.server_tokens())
+    follower = asyncio.create_task(
+        _follow_store_forever(pool, store, configured, settings.account_sync_interval_s), name="account-sync"
+    )
     if not settings.request_log_max_entries:
-        return []
+        return [follower]
     writer = LogWriter(
         _request_log(store, shared),
         Retention(settings.request_log_max_entries, settings.request_log_max_age_s),
         keep_prompts=settings.request_log_prompts,
     )
     app[REQUEST_LOG] = writer
-    return [asyncio.create_task(writer.run(), name="request-log")]
+    return [follower, asyncio.create_task(writer.run(), name="request-log")]
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:

@@ -76,6 +76,9 @@ class Settings:
     api_keys: str = ""
     # The admin console (/admin) and its JSON API (/admin/api/…) log in with this key; empty disables both.
     admin_key: str = ""
+    # How often each instance reads the stored accounts again, so accounts added or changed by another instance's
+    # admin console or by the CLI join its pool without a restart.
+    account_sync_interval_s: float = 5.0
     # How long an admin console login lasts.
     admin_session_ttl_s: float = 12 * 3600.0
     # The request log (shown in the admin console): how many requests it keeps, and for how long. It is in the
@@ -164,6 +167,7 @@ class Settings:
             raise SettingsError("REQUEST_LOG_MAX_ENTRIES must not be negative (0 turns the request log off)")
         for name in (
             "admin_session_ttl_s",
+            "account_sync_interval_s",
             "request_log_max_age_s",
             "connect_timeout_s",
             "stream_idle_timeout_s",

@@ -92,3 +92,34 @@ async def test_a_slot_left_by_a_crashed_instance_expires(redis_url: str) -> None
         assert await limiter.hold("k1", limits.concurrent, "slot-c")
     finally:
         await state.close()
+
+
+async def test_an_account_added_on_one_instance_joins_the_others_pool(
+    redis_url: str, gateway_factory: GatewayFactory, emulator: Emulator, tmp_path: Path
+) -> None:
+    shared: dict[str, Any] = {
+        "admin_key": ADMIN_KEY,
+        "redis_url": redis_url,
+        "data_dir": str(tmp_path / "shared-data"),
+        "account_sync_interval_s": 0.1,
+    }
+    one, other = await gateway_factory(**shared), await gateway_factory(**shared)
+    dora = emulator.create_account("dora")
+    async with admin_session(one.url) as admin:
+        added = await admin.ok("POST", "/accounts", {"token": dora.refresh_token, "label": "dora"})
+        key = (await admin.ok("POST", "/keys", {"name": "k"}))["key"]
+    async with admin_session(other.url) as admin:
+        for _ in range(50):
+            listed = (await admin.ok("GET", "/accounts"))["data"]
+            if listed[0]["health"] != "joining":
+                break
+            await asyncio.sleep(0.05)
+        assert [(a["id"], a["label"], a["health"]) for a in listed] == [(added["id"], "dora", "healthy")]
+        assert await _ask(other, key) == expected_answer("hi", emulator.config)
+        await admin.ok("PATCH", f"/accounts/{added['id']}", {"disabled": True})
+    async with admin_session(one.url) as admin:
+        for _ in range(50):
+            if (await admin.ok("GET", "/accounts"))["data"][0]["health"] == "disabled":
+                break
+            await asyncio.sleep(0.05)
+        assert (await admin.ok("GET", "/accounts"))["data"][0]["health"] == "disabled"

@@ -41,9 +41,10 @@ def _entry(live: LiveAccount | None, stored: StoredAccountView | None, now: floa
             "label": stored.label,
             "proxy": mask_proxy(stored.proxy),
             "token": mask_token(stored.token),
-            "health": "disabled",
+            # Not disabled yet not in this instance's pool: added elsewhere, it joins at the next look at the store.
+            "health": "disabled" if stored.disabled else "joining",
             "in_flight": 0,
-            "disabled": True,
+            "disabled": stored.disabled,
         }
     entry["source"] = "store" if stored is not None else "env" if entry["kind"] == "server" else "client"
     entry["added"] = round(stored.added) if stored is not None else None

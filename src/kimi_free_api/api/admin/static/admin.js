@@ -96,7 +96,8 @@ async function loadAccounts() {
     cell(row, account.label || account.id);
     cell(row, element("code", account.token));
     cell(row, badge(account.health, account.health));
-    cell(row, account.disabled ? "—" : `${account.in_flight} / ${account.max_in_flight}`);
+    const live = account.max_in_flight !== undefined;
+    cell(row, live ? `${account.in_flight} / ${account.max_in_flight}` : "—");
     cell(row, account.cooldown_remaining_s ? `${account.cooldown_remaining_s} s` : "—");
     cell(row, account.last_error, "muted");
     cell(row, account.proxy || "KIMI_PROXY", account.proxy ? "" : "muted");
