@@ -8,6 +8,7 @@ gets from the login answer; scripts using `Authorization: Bearer ADMIN_KEY` send
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -22,6 +23,8 @@ from kimi_free_api.api.body import json_body
 from kimi_free_api.core.errors import GatewayError, NotFound, Unauthorized
 
 COOKIE = "kfa_admin"
+# A wrong login is answered this late, so guessing the key through the login costs time.
+_WRONG_KEY_DELAY_S = 0.5
 CSRF_HEADER = "X-CSRF-Token"
 
 
@@ -94,6 +97,7 @@ async def login(request: web.Request) -> web.Response:
     body = await json_body(request)
     key = body.get("key") if isinstance(body, dict) else None
     if not isinstance(key, str) or not _is_admin_key(admin, key.strip()):
+        await asyncio.sleep(_WRONG_KEY_DELAY_S)
         raise Unauthorized("Wrong admin key.", code="invalid_admin_key")
     expires = int(time.time() + admin.session_ttl_s)
     nonce = secrets.token_urlsafe(18)
