@@ -15,7 +15,7 @@ from aiohttp import web
 
 from kimi_free_api.api.admin.ports import ADMIN, AdminContext
 from kimi_free_api.api.context import ACCESS, FILES, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
-from kimi_free_api.api.metering import ACCOUNT_LABEL, LIMITER, REQUEST_LOG
+from kimi_free_api.api.metering import ACCOUNTS, LIMITER, REQUEST_LOG
 from kimi_free_api.api.routes import add_routes
 from kimi_free_api.config import Settings
 from kimi_free_api.core.access.callers import KeyLimiter
@@ -164,7 +164,7 @@ def _access(
     )
     app[ACCESS] = Access(keys, client_tokens, settings.admin_key)
     app[LIMITER] = _key_limiter(shared)
-    app[ACCOUNT_LABEL] = lambda account_id: account.label if (account := pool.get(account_id)) else ""
+    app[ACCOUNTS] = pool
     app[ADMIN] = AdminContext(
         settings.admin_key,
         records=store,

@@ -56,21 +56,30 @@ async def answered(
     A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error. The API
     key's model list and concurrent-answer limit hold for the whole answer (api/metering.py)."""
     async with answer_slot(request, chat):
-        early = EarlyStart(request) if chat.stream else None
-        try:
-            run = await service_of(request).start(chat, early.keepalive if early else None)
-        except GatewayError as exc:
-            if early is None or early.response is None:
-                raise
-            with contextlib.suppress(ConnectionError):
-                await early.response.write(failed_to_start(exc))
-                await early.response.write_eof()
-            return early.response
-        answer_started(request, run)
-        try:
-            return await respond(run, early)
-        finally:
-            await run.close()
+        return await _start_and_respond(request, chat, failed_to_start, respond)
+
+
+async def _start_and_respond(
+    request: web.Request,
+    chat: ChatRequest,
+    failed_to_start: FailureEvent,
+    respond: Callable[[ChatRun, EarlyStart | None], Awaitable[web.StreamResponse]],
+) -> web.StreamResponse:
+    early = EarlyStart(request) if chat.stream else None
+    try:
+        run = await service_of(request).start(chat, early.keepalive if early else None)
+    except GatewayError as exc:
+        if early is None or early.response is None:
+            raise
+        with contextlib.suppress(ConnectionError):
+            await early.response.write(failed_to_start(exc))
+            await early.response.write_eof()
+        return early.response
+    answer_started(request, run)
+    try:
+        return await respond(run, early)
+    finally:
+        await run.close()
 
 
 @contextlib.asynccontextmanager

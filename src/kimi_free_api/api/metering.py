@@ -30,13 +30,18 @@ LIMITER = web.AppKey("key_limiter", KeyLimiter)
 REQUEST_LOG = web.AppKey("request_log", LogWriter)
 
 
-class AccountLabels(Protocol):
-    """An account's label by its id (the pool's view), for the log."""
+class Labelled(Protocol):
+    @property
+    def label(self) -> str: ...
 
-    def __call__(self, account_id: str) -> str: ...
+
+class AccountLookup(Protocol):
+    """The pool's accounts by id, for the log's account labels."""
+
+    def get(self, account_id: str, /) -> Labelled | None: ...
 
 
-ACCOUNT_LABEL = web.AppKey("account_label", AccountLabels)
+ACCOUNTS = web.AppKey("labelled_accounts", AccountLookup)
 
 # Not API requests: the console itself, health checks, the welcome page.
 _UNLOGGED_PREFIXES = ("/admin", "/healthz", "/ping", "/favicon")
@@ -116,7 +121,8 @@ def answer_started(request: web.Request, run: ChatRun) -> None:
         return
     entry.first_content_ms = entry.since_start_ms()
     entry.account_id = run.account_id
-    entry.account_label = request.app[ACCOUNT_LABEL](run.account_id)
+    account = request.app[ACCOUNTS].get(run.account_id)
+    entry.account_label = account.label if account is not None else ""
     writer = request.app.get(REQUEST_LOG)
     if writer is not None and writer.keep_prompts:
         entry.prompt = run.prompt
