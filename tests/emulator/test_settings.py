@@ -45,7 +45,7 @@ def test_config_json_has_every_key() -> None:
         "search_style", "citation_markers", "thinking_events", "thinking_style", "casing", "split_utf8",
         "heartbeat_ms", "enforce_single_stream", "error_style", "access_token_ttl_s", "open_accounts",
         "rotate_refresh_tokens", "models",
-        "upload_delay_ms", "parse_delay_ms",
+        "upload_delay_ms", "parse_delay_ms", "usage_stats",
     }  # fmt: skip
 
 
