@@ -543,7 +543,7 @@ def write_docs(section: str) -> None:
     DOCS.write_text(text)
 
 
-async def run(sizes: Sizes, phases: set[int], profile_to: str | None) -> Report:
+async def run(sizes: Sizes, phases: set[int], profile_to: str | None, env: dict[str, str]) -> Report:
     report = Report()
     raise_fd_limit()
     emulator_port = gateway_port = free_port()
@@ -565,6 +565,7 @@ async def run(sizes: Sizes, phases: set[int], profile_to: str | None) -> Report:
                 "MAX_IN_FLIGHT_PER_ACCOUNT": "100000",
                 "MIN_START_INTERVAL_S": "0",
                 "CONVERSATION_TTL_S": "0",
+                **env,
             },
             profile_to,
         )
@@ -611,6 +612,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="FILE",
         help="run the gateway under cProfile and write its stats to FILE (CPU numbers are then inflated)",
     )
+    parser.add_argument(
+        "--gateway-env",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="a setting for the gateway, e.g. REQUEST_LOG_MAX_ENTRIES=0 to compare without the request log",
+    )
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument("--docs", dest="docs", action="store_true", default=None, help="refresh docs/benchmarks.md")
     docs.add_argument("--no-docs", dest="docs", action="store_false", help="leave docs/benchmarks.md alone")
@@ -626,14 +634,15 @@ def main(argv: list[str]) -> int:
     phases = {int(c) for c in args.phases if c in "1234"}
     print(f"relay bench on {machine()}; sizes {sizes}")
     started = perf_counter()
-    report = asyncio.run(run(sizes, phases, args.profile_gateway))
+    env = dict(item.partition("=")[::2] for item in args.gateway_env)
+    report = asyncio.run(run(sizes, phases, args.profile_gateway, env))
     elapsed = perf_counter() - started
     print("\n" + format_table(report.rows, markdown=False))
     for note in report.notes:
         print(f"note: {note}")
     print(f"\nfinished in {elapsed:.0f} s")
     # Only a full-size run of every phase describes the documented benchmark.
-    full = not args.quick and not overrides and phases == {1, 2, 3, 4} and not args.profile_gateway
+    full = not args.quick and not overrides and phases == {1, 2, 3, 4} and not args.profile_gateway and not env
     if args.docs if args.docs is not None else full:
         write_docs(docs_section(report, sizes, elapsed))
         print(f"wrote {DOCS.relative_to(ROOT)}")

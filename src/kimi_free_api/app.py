@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -12,11 +13,15 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from kimi_free_api.api.admin.ports import ADMIN, AdminContext
 from kimi_free_api.api.body import BODY_TIMEOUT_S
 from kimi_free_api.api.context import ACCESS, FILES, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
+from kimi_free_api.api.metering import ACCOUNTS, LIMITER, REQUEST_LOG
 from kimi_free_api.api.routes import add_routes
 from kimi_free_api.api.server import GatewayRunner, connection_limits, connection_middleware
 from kimi_free_api.config import Settings
+from kimi_free_api.core.access.callers import KeyLimiter
+from kimi_free_api.core.access.requestlog import LogWriter, RequestLogStore, Retention
 from kimi_free_api.core.answer.background import BackgroundTasks
 from kimi_free_api.core.answer.service import ChatService, FailoverPolicy
 from kimi_free_api.core.attachments.attachments import AttachmentLimits, Attachments
@@ -30,12 +35,15 @@ from kimi_free_api.core.usage.usage import TokenCounter
 from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
 from kimi_free_api.fetch.loader import SourceLoader
 from kimi_free_api.fetch.resolver import policy_vet
-from kimi_free_api.pool.accounts import Account, CooldownPolicy
+from kimi_free_api.pool.accounts import Account, CooldownPolicy, account_id
+from kimi_free_api.pool.membership import follow_store
 from kimi_free_api.pool.prober import probe_forever
 from kimi_free_api.pool.scheduler import PoolSettings, Scheduler, SharedAccounts
 from kimi_free_api.state.conversations import SqliteConversations
 from kimi_free_api.state.files import SqliteFileRegistry
 from kimi_free_api.state.keys import KeyRing
+from kimi_free_api.state.limits import LocalKeyLimiter
+from kimi_free_api.state.requestlog import SqliteRequestLog
 from kimi_free_api.state.responses import SqliteResponseStore
 from kimi_free_api.state.sqlite import AccountHealth, SqliteStore
 from kimi_free_api.upstream.web import KimiWebAdapter
@@ -84,7 +92,7 @@ def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | 
         remember,
     )
     accounts = [pool.add_server_account(token) for token in settings.server_tokens()]
-    accounts += [pool.add_server_account(stored.token) for stored in store.list_accounts()]
+    accounts += follow_store(pool, store.list_accounts(), frozenset(a.id for a in accounts))
     known = store.load_health()
     for account in accounts:
         if account.id in known:
@@ -123,15 +131,83 @@ def _response_store(store: SqliteStore, shared: RedisState | None) -> ResponseSt
     return RedisResponseStore(shared)
 
 
+async def _follow_store_forever(
+    pool: Scheduler, store: SqliteStore, configured: frozenset[str], every_s: float
+) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            stored = await asyncio.to_thread(store.list_accounts)
+        except sqlite3.Error as exc:  # a busy or briefly unreadable file: the next round reads it again
+            log.warning("could not read the stored accounts: %s", exc)
+            continue
+        follow_store(pool, stored, configured)
+
+
+def _key_limiter(shared: RedisState | None) -> KeyLimiter:
+    if shared is None:
+        return LocalKeyLimiter()
+    from kimi_free_api.state.redis_access import RedisKeyLimiter
+
+    return RedisKeyLimiter(shared)
+
+
+def _request_log(store: SqliteStore, shared: RedisState | None) -> RequestLogStore:
+    if shared is None:
+        return SqliteRequestLog(store)
+    from kimi_free_api.state.redis_access import RedisRequestLog
+
+    return RedisRequestLog(shared)
+
+
+def _access(
+    app: web.Application,
+    settings: Settings,
+    *,
+    store: SqliteStore,
+    shared: RedisState | None,
+    pool: Scheduler,
+    adapter: KimiWebAdapter,
+) -> list[asyncio.Task[None]]:
+    """API keys and their limits, the request log, the admin console, and the pool following the store's accounts;
+    answers the background tasks that keep them current."""
+    keys = KeyRing(settings.api_key_list, store)
+    client_tokens = settings.allow_client_tokens == "true" or (
+        settings.allow_client_tokens == "auto" and not pool.has_server_accounts
+    )
+    app[ACCESS] = Access(keys, client_tokens, settings.admin_key)
+    app[LIMITER] = _key_limiter(shared)
+    app[ACCOUNTS] = pool
+    app[ADMIN] = AdminContext(
+        settings.admin_key,
+        records=store,
+        pool=pool,
+        keys=keys,
+        plans=adapter,
+        configured_keys=keys.configured_ids,
+        session_ttl_s=settings.admin_session_ttl_s,
+    )
+    configured = frozenset(account_id(token) for token in settings.server_tokens())
+    follower = asyncio.create_task(
+        _follow_store_forever(pool, store, configured, settings.account_sync_interval_s), name="account-sync"
+    )
+    if not settings.request_log_max_entries:
+        return [follower]
+    writer = LogWriter(
+        _request_log(store, shared),
+        Retention(settings.request_log_max_entries, settings.request_log_max_age_s),
+        keep_prompts=settings.request_log_prompts,
+    )
+    app[REQUEST_LOG] = writer
+    return [follower, asyncio.create_task(writer.run(), name="request-log")]
+
+
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = SqliteStore.in_dir(settings.data_dir)
     # With Redis, several instances share the pool's limits and the conversations; otherwise the SQLite file.
     shared = _redis_state(settings.redis_url) if settings.redis_url else None
     pool = build_pool(settings, store, shared)
-    client_tokens = settings.allow_client_tokens == "true" or (
-        settings.allow_client_tokens == "auto" and not pool.has_server_accounts
-    )
     # limit=0: the default pool of 100 would queue the 101st concurrent stream.
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
     session = aiohttp.ClientSession(
@@ -174,7 +250,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     app[FILES] = files
     app[TOKENS] = await _token_counter(settings)
     app[RESPONSES] = _response_store(store, shared)
-    app[ACCESS] = Access(KeyRing(settings.api_key_list, store), client_tokens, settings.admin_key)
+    chores = _access(app, settings, store=store, shared=shared, pool=pool, adapter=adapter)
     app[SERVICE] = ChatService(
         adapter,
         ModelCatalog(adapter, settings.models_cache_ttl_s),
@@ -206,12 +282,12 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         "relaying to %s with %d server account(s); client tokens %s",
         settings.kimi_base_url,
         len([a for a in pool.accounts() if a.kind == "server"]),
-        "accepted" if client_tokens else "refused",
+        "accepted" if app[ACCESS].client_tokens else "refused",
     )
     try:
         yield
     finally:
-        for task in (prober, sweeper):
+        for task in (prober, sweeper, *chores):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -120,8 +120,19 @@ class Settings:
     kimi_tokens_file: str = ""
     # Gateway API keys for server mode (comma-separated; `kimi-free-api keys create` adds hashed ones).
     api_keys: str = ""
-    # Bearer for the admin API (GET /admin/accounts); empty disables it.
+    # The admin console (/admin) and its JSON API (/admin/api/…) log in with this key; empty disables both.
     admin_key: str = ""
+    # How often each instance reads the stored accounts again, so accounts added or changed by another instance's
+    # admin console or by the CLI join its pool without a restart.
+    account_sync_interval_s: float = 5.0
+    # How long an admin console login lasts.
+    admin_session_ttl_s: float = 12 * 3600.0
+    # The request log (shown in the admin console): how many requests it keeps, and for how long. It is in the
+    # SQLite file, or in Redis with REDIS_URL. 0 entries turns it off.
+    request_log_max_entries: int = 10_000
+    request_log_max_age_s: float = 7 * 24 * 3600.0
+    # Keep each request's prompt in the log too. Off by default: prompts are the users' data.
+    request_log_prompts: bool = False
     # Whether clients may send their own Kimi tokens (seed mode): "auto" = yes unless the server has accounts.
     allow_client_tokens: str = "auto"
     data_dir: str = "data"
@@ -259,7 +270,12 @@ class Settings:
         for key in self.api_key_list:
             if key.startswith("eyJ") or len(key) < 16:
                 raise SettingsError("API_KEYS entries must be at least 16 characters and must not be Kimi tokens")
+        if self.request_log_max_entries < 0:
+            raise SettingsError("REQUEST_LOG_MAX_ENTRIES must not be negative (0 turns the request log off)")
         for name in (
+            "admin_session_ttl_s",
+            "account_sync_interval_s",
+            "request_log_max_age_s",
             "connect_timeout_s",
             "stream_idle_timeout_s",
             "token_default_ttl_s",

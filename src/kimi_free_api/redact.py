@@ -34,6 +34,15 @@ def mask_token(token: str) -> str:
     return f"{token[:4]}…{token[-4:]}"
 
 
+def mask_proxy(url: str) -> str:
+    """A proxy URL with its password hidden (user names stay: they tell proxies apart)."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
 def redact(text: str) -> str:
     return _SECRET_PATTERNS.sub(lambda m: mask_token(m.group(0)), text)
 

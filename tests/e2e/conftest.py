@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ from openai import AsyncOpenAI
 from kimi_free_api.app import create_app, make_runner
 from kimi_free_api.config import Settings
 from kimi_free_api.emulator import Account, Emulator, EmulatorConfig
-from tests.e2e.support import Gateway, GatewayFactory, openai_client
+from tests.e2e.support import Gateway, GatewayFactory, free_port, openai_client
 
 
 @pytest.fixture
@@ -78,3 +81,39 @@ async def client(gateway: Gateway, account: Account) -> AsyncIterator[AsyncOpenA
 async def http(gateway: Gateway) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(base_url=gateway.url, timeout=aiohttp.ClientTimeout(total=30)) as raw:
         yield raw
+
+
+@pytest.fixture
+async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        await process.wait()

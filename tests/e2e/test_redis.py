@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,46 +19,10 @@ from kimi_free_api.core.request import Message
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.emulator.answers import expected_answer
 from kimi_free_api.state.redis import RedisResponseStore, RedisState
-from tests.e2e.support import eventually, free_port, spawn_gateway, stop_process
+from tests.e2e.support import eventually, spawn_gateway, stop_process
 from tests.fileserver import pdf
 
 API_KEY = "shared-gateway-key-0123456789"
-
-
-@pytest.fixture
-async def redis_url(tmp_path: Any) -> AsyncIterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        server,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 @asynccontextmanager

@@ -37,8 +37,8 @@ async def test_state(session: aiohttp.ClientSession, emulator: Emulator) -> None
     assert (listed["id"], listed["owner"]) == (chat_id, account.user_id)
     assert [(m["role"], m["content"][:8]) for m in listed["messages"]] == [("user", "hi"), ("assistant", "Echo: hi")]
     assert state["requests"] == {
-        "refresh": 0, "chat": 1, "delete": 0, "cancel": 0, "models": 0, "subscription": 0, "list_chats": 0,
-        "presign": 0, "upload": 0, "register": 0, "parse": 0,
+        "refresh": 0, "chat": 1, "delete": 0, "cancel": 0, "models": 0, "subscription": 0, "subscription_stats": 0,
+        "list_chats": 0, "presign": 0, "upload": 0, "register": 0, "parse": 0,
     }  # fmt: skip
     assert state["active_streams"] == {account.user_id: 0}
     assert state["max_concurrent_streams"] == {account.user_id: 1}

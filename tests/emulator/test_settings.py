@@ -51,7 +51,7 @@ def test_config_json_has_every_key() -> None:
         "heartbeat_ms", "enforce_single_stream", "error_style", "access_token_ttl_s", "open_accounts",
         "rotate_refresh_tokens", "refresh_endpoints", "chat_id_style", "catalog_shape", "models", "legacy_models",
         "citation_style", "stage_statuses", "research_asks_user", "stray_envelopes", "answer_block",
-        "upload_delay_ms", "parse_delay_ms", "guided_answers",
+        "upload_delay_ms", "parse_delay_ms", "guided_answers", "usage_stats",
     }  # fmt: skip
 
 

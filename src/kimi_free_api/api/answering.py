@@ -17,6 +17,7 @@ from aiohttp import web
 
 from kimi_free_api.api.context import service_of
 from kimi_free_api.api.keepalive import SSE_COMMENTS, EarlyStart, QuietWriter, StreamStyle
+from kimi_free_api.api.metering import answer_slot, answer_started
 from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent
@@ -54,7 +55,19 @@ async def answered(
     """Starts the answer, hands it to `respond` (with the stream's early start, in the surface's `style`, when
     `chat.stream`), closes it after.
 
-    A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error."""
+    A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error. The API
+    key's model list and concurrent-answer limit hold for the whole answer (api/metering.py)."""
+    async with answer_slot(request, chat):
+        return await _start_and_respond(request, chat, failed_to_start, respond, style)
+
+
+async def _start_and_respond(
+    request: web.Request,
+    chat: ChatRequest,
+    failed_to_start: FailureEvent,
+    respond: Callable[[ChatRun, EarlyStart | None], Awaitable[web.StreamResponse]],
+    style: StreamStyle,
+) -> web.StreamResponse:
     early = EarlyStart(request, style) if chat.stream else None
     try:
         start = service_of(request).start(chat)
@@ -66,6 +79,7 @@ async def answered(
             await early.response.write(failed_to_start(exc))
             await early.response.write_eof()
         return early.response
+    answer_started(request, run)
     try:
         return await respond(run, early)
     finally:

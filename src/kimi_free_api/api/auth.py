@@ -13,6 +13,7 @@ import re
 from aiohttp import web
 
 from kimi_free_api.api.context import ACCESS
+from kimi_free_api.api.metering import admit
 from kimi_free_api.core.errors import InvalidRequest, Unauthorized
 from kimi_free_api.core.owners import SEED, key_owner
 
@@ -51,7 +52,9 @@ async def credentials(request: web.Request) -> tuple[str, ...]:
     """The client's Kimi tokens, or () for "use the server's accounts" after a valid API key."""
     access = request.app[ACCESS]
     tokens = bearer_tokens(request)
-    if len(tokens) == 1 and not tokens[0].startswith("eyJ") and await access.keys.check(tokens[0]):
+    caller = await access.keys.identify(tokens[0]) if len(tokens) == 1 and not tokens[0].startswith("eyJ") else None
+    if caller is not None:
+        await admit(request, caller)
         return ()
     if any(token.startswith(KEY_PREFIX) for token in tokens):
         raise Unauthorized("Invalid API key.", code="invalid_api_key")

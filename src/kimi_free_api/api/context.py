@@ -9,6 +9,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from kimi_free_api.core.access.callers import Caller
 from kimi_free_api.core.answer.service import ChatService
 from kimi_free_api.core.attachments.files import FileService
 from kimi_free_api.core.conversation.response_store import ResponseStore
@@ -17,7 +18,9 @@ from kimi_free_api.core.usage.usage import TokenCounter
 
 
 class ApiKeys(Protocol):
-    async def check(self, key: str) -> bool: ...
+    async def identify(self, key: str) -> Caller | None:
+        """The key's caller (name and limits), or None for an unknown key."""
+        ...
 
 
 class AccountView(Protocol):

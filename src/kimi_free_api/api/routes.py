@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kimi_free_api.api import admin, misc
+from kimi_free_api.api import misc
+from kimi_free_api.api.admin.routes import add_admin_routes
 from kimi_free_api.api.anthropic import messages as anthropic_messages
 from kimi_free_api.api.anthropic import models as anthropic_models
 from kimi_free_api.api.anthropic.models import for_anthropic_clients as for_anthropic
 from kimi_free_api.api.errors import add_common_headers, error_middleware
+from kimi_free_api.api.metering import request_log_middleware
 from kimi_free_api.api.openai import chat, files, models, responses
 
 # Clients are told to use a base URL ending in /v1, but people paste the bare host too.
@@ -16,6 +18,8 @@ _PREFIXES = ("/v1", "")
 
 
 def add_routes(app: web.Application) -> None:
+    # Outside the error middleware: the log sees the status of the error body it made.
+    app.middlewares.append(request_log_middleware)
     app.middlewares.append(error_middleware)
     app.on_response_prepare.append(add_common_headers)
     router = app.router
@@ -37,4 +41,4 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/ping", misc.ping)
     router.add_get("/healthz", misc.healthz)
     router.add_get("/", misc.welcome)
-    router.add_get("/admin/accounts", admin.list_accounts)
+    add_admin_routes(router)

@@ -126,6 +126,7 @@ _FLAGS = (
     "research_asks_user",
     "stray_envelopes",
     "guided_answers",
+    "usage_stats",
 )
 
 
@@ -175,6 +176,8 @@ class EmulatorConfig:
     parse_delay_ms: float = 50
     # A recorded trace (doctor --record, KIMI_TRACE_FILE) to replay: Chat replies and the catalog take its shapes.
     replay: str = ""
+    # Whether GetSubscriptionStats exists (its usage windows are invented: the real fields are not documented).
+    usage_stats: bool = True
     models: list[dict[str, Any]] = field(default_factory=_default_models)
     # Answer prompts that declare tools or ask for JSON with a call or a JSON value built from their schemas
     # (emulator/guided.py), as the demo does; off, they get the usual echo like any prompt.

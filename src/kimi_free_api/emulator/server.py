@@ -15,6 +15,7 @@ from kimi_free_api.emulator.files import FileRoutes
 from kimi_free_api.emulator.g3 import G3Routes
 from kimi_free_api.emulator.runtime import Runtime
 from kimi_free_api.emulator.state import Account, State
+from kimi_free_api.emulator.subscription import SubscriptionRoutes
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024  # flattened conversations can be long
 SHUTDOWN_TIMEOUT_S = 1.0  # streams still running when stop() is called are cut after this
@@ -32,7 +33,7 @@ class Emulator:
     def make_app(self) -> web.Application:
         """The emulator as an application, to serve with any aiohttp runner; all of them share this state."""
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        for routes in (AuthRoutes, G3Routes, FileRoutes, ControlRoutes):
+        for routes in (AuthRoutes, G3Routes, FileRoutes, SubscriptionRoutes, ControlRoutes):
             app.add_routes(routes(self._runtime).routes())
         return app
 

@@ -15,6 +15,7 @@ ENDPOINTS = (
     "cancel",
     "models",
     "subscription",
+    "subscription_stats",
     "list_chats",
     # file uploads: pre-signing, the bytes (presigned PUT or direct multipart), registration, parse polling
     "presign",
@@ -143,6 +144,8 @@ class State:
         self.requests: dict[str, int] = dict.fromkeys(ENDPOINTS, 0)
         self.active_streams: dict[str, int] = {}
         self.max_concurrent_streams: dict[str, int] = {}
+        # Chat streams opened per user: what GetSubscriptionStats counts as used (emulator/subscription.py).
+        self.opened_streams: dict[str, int] = {}
         self.cancelled = 0
         self.deleted = 0
         self.disconnects = 0
@@ -168,6 +171,7 @@ class State:
         active = self.active_streams.get(user_id, 0) + 1
         self.active_streams[user_id] = active
         self.max_concurrent_streams[user_id] = max(active, self.max_concurrent_streams.get(user_id, 0))
+        self.opened_streams[user_id] = self.opened_streams.get(user_id, 0) + 1
 
     def stream_closed(self, user_id: str) -> None:
         self.active_streams[user_id] -= 1

@@ -16,7 +16,7 @@ from kimi_free_api.core.errors import (
     Unauthorized,
     UpstreamError,
 )
-from kimi_free_api.redact import mask_token
+from kimi_free_api.redact import mask_proxy, mask_token
 
 Kind = Literal["server", "client"]
 
@@ -67,6 +67,10 @@ class Account:
     failures: int = 0
     consecutive_failures: int = 0
     created: float = field(default_factory=time.monotonic)
+    # Set in the admin console (or `accounts add --label`); stored with the account.
+    label: str = ""
+    # This account's Kimi traffic goes through this proxy URL; empty means the global KIMI_PROXY.
+    proxy: str = ""
 
     def __post_init__(self) -> None:
         self.id = self.id or account_id(self.token)
@@ -129,6 +133,8 @@ class Account:
         return {
             "id": self.id,
             "kind": self.kind,
+            "label": self.label,
+            "proxy": mask_proxy(self.proxy),
             "token": mask_token(self.token),
             "health": self.health(now),
             "in_flight": self.in_flight,

@@ -133,6 +133,9 @@ class Scheduler:
         del self._accounts[account_id_]
         return True
 
+    def get(self, account_id_: str) -> Account | None:
+        return self._accounts.get(account_id_)
+
     def server_tokens(self) -> tuple[str, ...]:
         return tuple(a.token for a in self._server)
 

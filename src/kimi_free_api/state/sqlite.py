@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kimi_free_api.core.access.callers import NO_LIMITS, KeyLimits
 from kimi_free_api.core.ports import CachedAccess
 
 KEY_PREFIX = "kfa-"
@@ -46,6 +47,14 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created REAL NOT NULL
 );
 """
+# Columns added after the first release: (table, column, definition). Older files gain them at start-up.
+_ADDED_COLUMNS = (
+    ("accounts", "disabled", "INTEGER NOT NULL DEFAULT 0"),
+    ("accounts", "proxy", "TEXT NOT NULL DEFAULT ''"),
+    ("api_keys", "rpm", "INTEGER NOT NULL DEFAULT 0"),
+    ("api_keys", "concurrent", "INTEGER NOT NULL DEFAULT 0"),
+    ("api_keys", "models", "TEXT NOT NULL DEFAULT ''"),
+)
 
 
 def add_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
@@ -71,6 +80,9 @@ class StoredAccount:
     token: str
     label: str
     added: float
+    disabled: bool = False
+    # Empty: the global KIMI_PROXY.
+    proxy: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +101,15 @@ class StoredKey:
     id: str
     name: str
     created: float
+    limits: KeyLimits = NO_LIMITS
+
+
+_KEY_COLUMNS = "id, name, created, rpm, concurrent, models"
+
+
+def _stored_key(row: tuple[str, str, float, int, int, str]) -> StoredKey:
+    key_id, name, created, rpm, concurrent, models = row
+    return StoredKey(key_id, name, created, KeyLimits(rpm, concurrent, tuple(m for m in models.split(",") if m)))
 
 
 class SqliteStore:
@@ -98,6 +119,10 @@ class SqliteStore:
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.lock = threading.Lock()
         self.db.executescript(_SCHEMA)
+        for table, column, definition in _ADDED_COLUMNS:
+            present = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         path.chmod(0o600)  # it holds Kimi tokens
 
     @classmethod
@@ -108,17 +133,29 @@ class SqliteStore:
         with self.lock:  # waits for a write still running in a worker thread
             self.db.close()
 
-    def add_account(self, account_id: str, token: str, label: str = "") -> None:
+    def add_account(self, account_id: str, token: str, label: str = "", proxy: str = "") -> None:
         with self.lock:
             self.db.execute(
-                "INSERT OR REPLACE INTO accounts (id, token, label, added) VALUES (?, ?, ?, ?)",
-                (account_id, token, label, time.time()),
+                "INSERT OR REPLACE INTO accounts (id, token, label, added, proxy) VALUES (?, ?, ?, ?, ?)",
+                (account_id, token, label, time.time(), proxy),
             )
 
     def list_accounts(self) -> list[StoredAccount]:
         with self.lock:
-            rows = self.db.execute("SELECT id, token, label, added FROM accounts ORDER BY added").fetchall()
-        return [StoredAccount(*row) for row in rows]
+            rows = self.db.execute(
+                "SELECT id, token, label, added, disabled, proxy FROM accounts ORDER BY added"
+            ).fetchall()
+        return [StoredAccount(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) for row in rows]
+
+    def update_account(self, account_id: str, *, label: str, disabled: bool, proxy: str) -> bool:
+        with self.lock:
+            return (
+                self.db.execute(
+                    "UPDATE accounts SET label = ?, disabled = ?, proxy = ? WHERE id = ?",
+                    (label, int(disabled), proxy, account_id),
+                ).rowcount
+                > 0
+            )
 
     def remove_account(self, account_id: str) -> bool:
         with self.lock:
@@ -160,26 +197,44 @@ class SqliteStore:
                 (credential_id, entry.access_token, entry.expires_at, entry.refresh_token),
             )
 
-    def create_key(self, name: str = "") -> tuple[StoredKey, str]:
+    def create_key(self, name: str = "", limits: KeyLimits = NO_LIMITS) -> tuple[StoredKey, str]:
         """A new key; the key itself is returned once and only its hash is kept."""
         key = new_api_key()
-        stored = StoredKey(id=secrets.token_hex(6), name=name, created=time.time())
+        stored = StoredKey(id=secrets.token_hex(6), name=name, created=time.time(), limits=limits)
         with self.lock:
             self.db.execute(
-                "INSERT INTO api_keys (id, hash, name, created) VALUES (?, ?, ?, ?)",
-                (stored.id, key_hash(key), name, stored.created),
+                "INSERT INTO api_keys (id, hash, name, created, rpm, concurrent, models) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (stored.id, key_hash(key), name, stored.created, *_limit_columns(limits)),
             )
         return stored, key
 
     def list_keys(self) -> list[StoredKey]:
         with self.lock:
-            rows = self.db.execute("SELECT id, name, created FROM api_keys ORDER BY created").fetchall()
-        return [StoredKey(*row) for row in rows]
+            rows = self.db.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created").fetchall()
+        return [_stored_key(row) for row in rows]
 
     def key_known(self, hashed: str) -> bool:
+        return self.key_by_hash(hashed) is not None
+
+    def key_by_hash(self, hashed: str) -> StoredKey | None:
         with self.lock:
-            return self.db.execute("SELECT 1 FROM api_keys WHERE hash = ?", (hashed,)).fetchone() is not None
+            row = self.db.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE hash = ?", (hashed,)).fetchone()
+        return _stored_key(row) if row else None
+
+    def set_key_limits(self, key_id: str, limits: KeyLimits) -> bool:
+        with self.lock:
+            return (
+                self.db.execute(
+                    "UPDATE api_keys SET rpm = ?, concurrent = ?, models = ? WHERE id = ?",
+                    (*_limit_columns(limits), key_id),
+                ).rowcount
+                > 0
+            )
 
     def revoke_key(self, key_id: str) -> bool:
         with self.lock:
             return self.db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)).rowcount > 0
+
+
+def _limit_columns(limits: KeyLimits) -> tuple[int, int, str]:
+    return limits.rpm, limits.concurrent, ",".join(limits.models)

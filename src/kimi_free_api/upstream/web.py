@@ -9,6 +9,7 @@ import aiohttp
 import orjson
 
 from kimi_free_api.config import Settings
+from kimi_free_api.core.access.plan import AccountPlan
 from kimi_free_api.core.attachments.files import LoadedFile
 from kimi_free_api.core.errors import NotFound, Unauthorized, UpstreamError, UpstreamTimeout
 from kimi_free_api.core.models.modelspec import CatalogModel
@@ -20,6 +21,7 @@ from kimi_free_api.upstream.connect import encode_envelope
 from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.files import KimiFiles, refer_to_files
 from kimi_free_api.upstream.frames import FrameTranslator
+from kimi_free_api.upstream.plan import SUBSCRIPTION_STATS, parse_plan
 from kimi_free_api.upstream.stream import WebChatStream
 from kimi_free_api.upstream.trace import TraceRecorder
 from kimi_free_api.upstream.watchdog import IdleWatchdog
@@ -172,6 +174,16 @@ class KimiWebAdapter:
 
     async def renew_access(self, token: str, rejected_since: float) -> bool:
         return await self.auth.renew(token, rejected_since)
+
+    async def plan(self, token: str) -> AccountPlan:
+        """The account's plan (GetSubscription) and usage windows (GetSubscriptionStats, when Kimi answers it)."""
+        subscription = await self._unary(token, SUBSCRIPTION, {})
+        try:
+            stats: dict[str, Any] | None = await self._unary(token, SUBSCRIPTION_STATS, {})
+        except (NotFound, UpstreamError) as exc:
+            log.info("no usage windows for this account: %s", exc.message)
+            stats = None
+        return parse_plan(subscription, stats)
 
     async def check_token(self, token: str) -> bool:
         """Live means Kimi accepts it now: a refresh token must exchange, an access token must open a call."""

@@ -74,6 +74,10 @@ class ChatRun:
         self._closed = False
 
     @property
+    def account_id(self) -> str:
+        return self._lease.account_id
+
+    @property
     def chat_id(self) -> str:
         return self._stream.chat_id if self._stream is not None else ""
 

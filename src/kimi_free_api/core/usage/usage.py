@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from kimi_free_api.core.access.requestlog import current_entry
+
 _WIDE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0002fa1f]")
 
 
@@ -53,5 +55,11 @@ _THREAD_ABOVE = 16 * 1024
 
 async def measure(counter: TokenCounter, prompt: str, answer: str, reasoning: str) -> Usage:
     if len(prompt) + len(answer) + len(reasoning) > _THREAD_ABOVE:
-        return await asyncio.to_thread(Usage.count, counter, prompt, answer, reasoning)
-    return Usage.count(counter, prompt, answer, reasoning)
+        usage = await asyncio.to_thread(Usage.count, counter, prompt, answer, reasoning)
+    else:
+        usage = Usage.count(counter, prompt, answer, reasoning)
+    entry = current_entry.get()
+    if entry is not None:  # every surface counts here, so the request log learns the counts here
+        entry.prompt_tokens = usage.prompt_tokens
+        entry.completion_tokens = usage.completion_tokens
+    return usage
