@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-import aiohttp
 from aiohttp import web
 
 from kimi_free_api.api.context import ACCESS, FILES, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
@@ -36,6 +35,7 @@ from kimi_free_api.state.files import SqliteFileRegistry
 from kimi_free_api.state.keys import KeyRing
 from kimi_free_api.state.responses import SqliteResponseStore
 from kimi_free_api.state.sqlite import AccountHealth, SqliteStore
+from kimi_free_api.upstream.proxies import ProxyRoutes
 from kimi_free_api.upstream.web import KimiWebAdapter
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | 
         remember,
     )
     accounts = [pool.add_server_account(token) for token in settings.server_tokens()]
-    accounts += [pool.add_server_account(stored.token) for stored in store.list_accounts()]
+    accounts += [pool.add_server_account(stored.token, stored.proxy) for stored in store.list_accounts()]
     known = store.load_health()
     for account in accounts:
         if account.id in known:
@@ -120,16 +120,9 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     client_tokens = settings.allow_client_tokens == "true" or (
         settings.allow_client_tokens == "auto" and not pool.has_server_accounts
     )
-    # limit=0: the default pool of 100 would queue the 101st concurrent stream.
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-    session = aiohttp.ClientSession(
-        connector=connector, trust_env=False, proxy=settings.kimi_proxy or None, auto_decompress=True
-    )
-    # Presigned uploads go to object storage: no cookie jar, and none of Kimi's headers (see upstream/files.py).
-    storage = aiohttp.ClientSession(
-        cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, proxy=settings.kimi_proxy or None
-    )
-    adapter = KimiWebAdapter(session, settings, storage=storage, token_cache=shared or store)
+    # Each account's calls leave through its own proxy, or KIMI_PROXY.
+    routes = ProxyRoutes(settings.kimi_proxy, pool.proxy_of)
+    adapter = KimiWebAdapter(routes, settings, token_cache=shared or store)
     fetcher = SafeFetcher(
         policy_vet(settings.allow_loopback_fetch),
         FetchLimits(
@@ -190,7 +183,6 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         await background.drain(CLEANUP_GRACE_S)
         await conversations.close()
         await adapter.watchdog.stop()
-        await session.close()
-        await storage.close()
+        await routes.close()
         await fetcher.close()
         store.close()

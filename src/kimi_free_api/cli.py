@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from kimi_free_api.app import create_app
-from kimi_free_api.config import Settings, SettingsError
+from kimi_free_api.config import Settings, SettingsError, proxy_url_problem
 from kimi_free_api.pool.accounts import account_id
-from kimi_free_api.redact import configure_logging, mask_token
+from kimi_free_api.redact import configure_logging, mask_proxy, mask_token
 from kimi_free_api.state.sqlite import KEY_PREFIX, SqliteStore
 
 log = logging.getLogger("kimi_free_api")
@@ -96,13 +96,16 @@ def accounts_add(args: argparse.Namespace) -> None:
     token = args.token.strip()
     if token.startswith(KEY_PREFIX):
         raise UsageError("that is a gateway API key, not a Kimi token")
-    _store().add_account(account_id(token), token, args.label)
-    print(f"added account {account_id(token)} ({mask_token(token)})")
+    if problem := proxy_url_problem(args.proxy):
+        raise UsageError(f"--proxy: {problem}")
+    _store().add_account(account_id(token), token, args.label, args.proxy)
+    via = f" via {mask_proxy(args.proxy)}" if args.proxy else ""
+    print(f"added account {account_id(token)} ({mask_token(token)}){via}")
 
 
 def accounts_list(args: argparse.Namespace) -> None:
     for stored in _store().list_accounts():
-        print(f"{stored.id}  {mask_token(stored.token)}  {stored.label}")
+        print(f"{stored.id}  {mask_token(stored.token)}  {stored.label}  {mask_proxy(stored.proxy)}".rstrip())
 
 
 def accounts_remove(args: argparse.Namespace) -> None:
@@ -168,6 +171,9 @@ def parser() -> argparse.ArgumentParser:
     add = _command(accounts, "add", accounts_add, "Add a Kimi account (takes effect when the server starts).")
     add.add_argument("token", help="a Kimi refresh token (or access token)")
     add.add_argument("--label", default="", help="a name to recognise the account by")
+    add.add_argument(
+        "--proxy", default="", help="http(s):// or socks5:// proxy for this account's traffic [default KIMI_PROXY]"
+    )
     _command(accounts, "list", accounts_list, "List the stored accounts (tokens masked).")
     remove = _command(accounts, "remove", accounts_remove, "Remove a stored account.")
     remove.add_argument("account", help="the account id shown by `accounts list`")

@@ -10,6 +10,27 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+PROXY_SCHEMES = frozenset({"http", "https"})
+SOCKS_SCHEMES = frozenset({"socks4", "socks4a", "socks5", "socks5h"})
+
+
+def proxy_url_problem(url: str) -> str:
+    """What makes `url` unusable as a proxy ("" when it is usable, or empty); never repeats the URL, which may
+    carry a password."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in PROXY_SCHEMES | SOCKS_SCHEMES:
+        return f"a proxy URL must start with one of {', '.join(sorted(PROXY_SCHEMES | SOCKS_SCHEMES))}://"
+    try:
+        port = parts.port
+    except ValueError:
+        return "the proxy URL has an invalid port"
+    if not parts.hostname or (parts.scheme.lower() in SOCKS_SCHEMES and port is None):
+        return "a proxy URL needs a host (and, for SOCKS, a port)"
+    return ""
 
 
 class SettingsError(ValueError):
@@ -189,6 +210,8 @@ class Settings:
             raise SettingsError("ALLOW_CLIENT_TOKENS must be auto, true or false")
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1:
             raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT and FAILOVER_ATTEMPTS must be at least 1")
+        if problem := proxy_url_problem(self.kimi_proxy):
+            raise SettingsError(f"KIMI_PROXY: {problem}")
         self.model_alias_rules  # noqa: B018 (raises SettingsError for a malformed map)
         if not self.overload_retry_after_s >= 0:  # also refuses NaN
             raise SettingsError("OVERLOAD_RETRY_AFTER_S must not be negative")

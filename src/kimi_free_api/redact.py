@@ -30,6 +30,15 @@ def mask_token(token: str) -> str:
     return f"{token[:4]}…{token[-4:]}"
 
 
+def mask_proxy(url: str) -> str:
+    """A proxy URL without the password it may carry (`scheme://user:***@host:port`)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
 def redact(text: str) -> str:
     return _SECRET_PATTERNS.sub(lambda m: mask_token(m.group(0)), text)
 

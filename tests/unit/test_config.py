@@ -98,6 +98,9 @@ def test_invalid_booleans(raw: str) -> None:
         ({"FILE_PARSE_TIMEOUT_S": "0"}, "FILE_PARSE_TIMEOUT_S"),
         ({"ATTACHMENT_TRANSFER_TIMEOUT_S": "-5"}, "ATTACHMENT_TRANSFER_TIMEOUT_S"),
         ({"ALLOW_LOOPBACK_FETCH": "maybe"}, "ALLOW_LOOPBACK_FETCH"),
+        ({"KIMI_PROXY": "ftp://127.0.0.1:21"}, "KIMI_PROXY"),
+        ({"KIMI_PROXY": "socks5://127.0.0.1"}, "KIMI_PROXY"),
+        ({"KIMI_PROXY": "http://127.0.0.1:port"}, "KIMI_PROXY"),
     ],
 )
 def test_invalid_values(env: dict[str, str], name: str) -> None:

@@ -15,7 +15,7 @@ from kimi_free_api.core.errors import (
     Unauthorized,
     UpstreamError,
 )
-from kimi_free_api.redact import mask_token
+from kimi_free_api.redact import mask_proxy, mask_token
 
 Kind = Literal["server", "client"]
 
@@ -66,6 +66,8 @@ class Account:
     failures: int = 0
     consecutive_failures: int = 0
     created: float = field(default_factory=time.monotonic)
+    # The proxy this account's Kimi traffic goes through; "" means the global KIMI_PROXY (upstream/proxies.py).
+    proxy: str = ""
 
     def __post_init__(self) -> None:
         self.id = self.id or account_id(self.token)
@@ -136,4 +138,5 @@ class Account:
             "last_error_at": round(self.last_error_at) if self.last_error_at else None,
             "successes": self.successes,
             "failures": self.failures,
+            "proxy": mask_proxy(self.proxy) or None,
         }

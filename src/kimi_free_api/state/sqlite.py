@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY,
     token TEXT NOT NULL,
     label TEXT NOT NULL DEFAULT '',
-    added REAL NOT NULL
+    added REAL NOT NULL,
+    proxy TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS account_health (
     id TEXT PRIMARY KEY,
@@ -63,6 +64,8 @@ class StoredAccount:
     token: str
     label: str
     added: float
+    # "" when the account uses the global KIMI_PROXY (upstream/proxies.py).
+    proxy: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,14 @@ class SqliteStore:
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.lock = threading.Lock()
         self.db.executescript(_SCHEMA)
+        self._add_missing_columns()
         path.chmod(0o600)  # it holds Kimi tokens
+
+    def _add_missing_columns(self) -> None:
+        """A store made by an earlier version lacks the columns added since."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(accounts)")}
+        if "proxy" not in columns:
+            self.db.execute("ALTER TABLE accounts ADD COLUMN proxy TEXT NOT NULL DEFAULT ''")
 
     @classmethod
     def in_dir(cls, data_dir: str) -> SqliteStore:
@@ -100,16 +110,16 @@ class SqliteStore:
         with self.lock:  # waits for a write still running in a worker thread
             self.db.close()
 
-    def add_account(self, account_id: str, token: str, label: str = "") -> None:
+    def add_account(self, account_id: str, token: str, label: str = "", proxy: str = "") -> None:
         with self.lock:
             self.db.execute(
-                "INSERT OR REPLACE INTO accounts (id, token, label, added) VALUES (?, ?, ?, ?)",
-                (account_id, token, label, time.time()),
+                "INSERT OR REPLACE INTO accounts (id, token, label, added, proxy) VALUES (?, ?, ?, ?, ?)",
+                (account_id, token, label, time.time(), proxy),
             )
 
     def list_accounts(self) -> list[StoredAccount]:
         with self.lock:
-            rows = self.db.execute("SELECT id, token, label, added FROM accounts ORDER BY added").fetchall()
+            rows = self.db.execute("SELECT id, token, label, added, proxy FROM accounts ORDER BY added").fetchall()
         return [StoredAccount(*row) for row in rows]
 
     def remove_account(self, account_id: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +44,14 @@ def _pick(data: dict[str, Any], *names: str) -> str:
 
 
 class TokenResolver:
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings, store: TokenCache | None = None) -> None:
-        self._session = session
+    def __init__(
+        self,
+        session_for: Callable[[str], aiohttp.ClientSession],
+        settings: Settings,
+        store: TokenCache | None = None,
+    ) -> None:
+        """`session_for(token)`: the session a client token's calls go out on (its account's proxy)."""
+        self._session_for = session_for
         self._settings = settings
         self._store = store
         self._origin = settings.kimi_base_url.rstrip("/")
@@ -110,7 +117,7 @@ class TokenResolver:
 
     async def _exchange(self, client_token: str) -> Access:
         refresh_token = self._rotated.get(client_token, client_token)
-        data = await self._call_refresh(refresh_token)
+        data = await self._call_refresh(self._session_for(client_token), refresh_token)
         access_token = _pick(data, "access_token", "accessToken", "token")
         if not access_token:
             raise UpstreamError("Kimi's refresh endpoint answered without an access token")
@@ -126,7 +133,7 @@ class TokenResolver:
             await self._store.save(credential_id(client_token), entry)
         return access
 
-    async def _call_refresh(self, refresh_token: str) -> dict[str, Any]:
+    async def _call_refresh(self, session: aiohttp.ClientSession, refresh_token: str) -> dict[str, Any]:
         self.refresh_calls += 1
         headers = browser_headers(self._origin, self._settings.kimi_language, self._settings.kimi_timezone)
         headers.update(identity_headers(jwt.claims(refresh_token)))
@@ -134,7 +141,7 @@ class TokenResolver:
         if self._settings.kimi_refresh_style == "connect":
             headers["Content-Type"] = "application/json"
             headers["Connect-Protocol-Version"] = "1"
-            request = self._session.post(
+            request = session.post(
                 self._settings.refresh_url,
                 data=orjson.dumps({"refresh_token": refresh_token}),
                 headers=headers,
@@ -142,7 +149,7 @@ class TokenResolver:
             )
         else:
             headers["Authorization"] = f"Bearer {refresh_token}"
-            request = self._session.get(self._settings.refresh_url, headers=headers, timeout=timeout)
+            request = session.get(self._settings.refresh_url, headers=headers, timeout=timeout)
         try:
             async with request as response:
                 body = await response.read()
