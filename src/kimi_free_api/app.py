@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from kimi_free_api.api.context import ACCESS, FILES, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
+from kimi_free_api.api.context import ACCESS, FILES, METRICS, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
 from kimi_free_api.api.routes import add_routes
 from kimi_free_api.config import Settings
 from kimi_free_api.core.answer.background import BackgroundTasks
@@ -22,11 +22,13 @@ from kimi_free_api.core.conversation.janitor import Janitor
 from kimi_free_api.core.conversation.response_store import ResponseStore
 from kimi_free_api.core.models.aliases import ModelAliases
 from kimi_free_api.core.models.catalog import ModelCatalog
+from kimi_free_api.core.ports import AnswerObserver
 from kimi_free_api.core.usage.tokenizer import BpeCounter, EstimateCounter
 from kimi_free_api.core.usage.usage import TokenCounter
 from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
 from kimi_free_api.fetch.loader import SourceLoader
 from kimi_free_api.fetch.resolver import policy_vet
+from kimi_free_api.metrics.gateway import GatewayMetrics, NoMetrics
 from kimi_free_api.pool.accounts import Account, CooldownPolicy
 from kimi_free_api.pool.prober import probe_forever
 from kimi_free_api.pool.scheduler import PoolSettings, Scheduler, SharedAccounts
@@ -43,15 +45,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
+_SCHEDULER = web.AppKey("scheduler", Scheduler)
+_OBSERVER = web.AppKey("observer", AnswerObserver)
 CLEANUP_GRACE_S = 10.0
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_request_bytes)
     app[SETTINGS] = settings
+    _add_metrics(app, settings)
     add_routes(app)
     app.cleanup_ctx.append(_runtime)
     return app
+
+
+def _add_metrics(app: web.Application, settings: Settings) -> None:
+    """Before the routes' own middleware, so the request counts see the statuses it chooses. The pool is read at
+    scrape time, through the app: it exists only once the app runs."""
+    if not settings.metrics_enabled:
+        app[METRICS] = app[_OBSERVER] = NoMetrics()
+        return
+    metrics = GatewayMetrics(lambda: app[_SCHEDULER].accounts() if _SCHEDULER in app else [], settings.metrics_key)
+    app[METRICS] = app[_OBSERVER] = metrics
+    app.middlewares.append(metrics.middleware)
+    app.on_response_prepare.append(metrics.on_prepare)
 
 
 def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | None) -> Scheduler:
@@ -144,7 +161,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     conversations: SqliteConversations | RedisState = shared or SqliteConversations(store)
     janitor = Janitor(conversations, adapter, instance, settings.sweep_interval_s)
     app[UPSTREAM] = adapter
-    app[POOL] = pool
+    app[POOL] = app[_SCHEDULER] = pool
     app[FILES] = files
     app[TOKENS] = await _token_counter(settings)
     app[RESPONSES] = _response_store(store, shared)
@@ -162,6 +179,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         failover=FailoverPolicy(attempts=settings.failover_attempts, capacity_wait_s=settings.capacity_wait_s),
         keepalive_s=settings.keepalive_s,
         aliases=ModelAliases(settings.model_alias_rules),
+        observer=app[_OBSERVER],
     )
     prober = asyncio.create_task(
         probe_forever(pool, adapter.check_token, adapter.keep_fresh, settings.probe_interval_s), name="prober"

@@ -109,6 +109,10 @@ class Settings:
     api_keys: str = ""
     # Bearer for the admin API (GET /admin/accounts); empty disables it.
     admin_key: str = ""
+    # GET /metrics in Prometheus' format. On by default: it costs the relay nothing measurable (README, "Metrics").
+    metrics_enabled: bool = True
+    # Bearer GET /metrics asks for; empty leaves it open (put it behind your own network rules then).
+    metrics_key: str = ""
     # Whether clients may send their own Kimi tokens (seed mode): "auto" = yes unless the server has accounts.
     allow_client_tokens: str = "auto"
     data_dir: str = "data"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kimi_free_api.api import admin, misc
+from kimi_free_api.api import admin, metrics, misc
 from kimi_free_api.api.anthropic import messages as anthropic_messages
 from kimi_free_api.api.anthropic import models as anthropic_models
 from kimi_free_api.api.anthropic.models import for_anthropic_clients as for_anthropic
@@ -37,3 +37,4 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/healthz", misc.healthz)
     router.add_get("/", misc.welcome)
     router.add_get("/admin/accounts", admin.list_accounts)
+    router.add_get("/metrics", metrics.scrape)

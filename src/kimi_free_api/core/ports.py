@@ -164,6 +164,18 @@ class TokenCache(Protocol):
     async def save(self, credential_id: str, entry: CachedAccess) -> None: ...
 
 
+class AnswerObserver(Protocol):
+    """Told how answers start, for the gateway's metrics: once per answer or failed attempt, never per chunk."""
+
+    def started(self, model: str, waited_s: float) -> None:
+        """An answer's first content arrived `waited_s` after the start was asked for (waits and retries too)."""
+        ...
+
+    def upstream_failed(self, error: GatewayError) -> None:
+        """One attempt to start an answer upstream failed (it may still fail over to another account)."""
+        ...
+
+
 class KimiUpstream(Protocol):
     async def chat(self, token: str, request: UpstreamChat) -> UpstreamStream:
         """Starts the upstream answer; returns once Kimi accepted the request. Raises `GatewayError`."""

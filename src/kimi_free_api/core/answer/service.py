@@ -28,6 +28,7 @@ from kimi_free_api.core.models.catalog import ModelCatalog
 from kimi_free_api.core.models.modelspec import ModelSpec, resolve_model
 from kimi_free_api.core.ports import (
     AccountPool,
+    AnswerObserver,
     Conversation,
     ConversationStore,
     KimiUpstream,
@@ -84,8 +85,10 @@ class ChatService:
         failover: FailoverPolicy | None = None,
         keepalive_s: float = 15.0,
         aliases: ModelAliases | None = None,
+        observer: AnswerObserver | None = None,
     ) -> None:
         self.keepalive_s = keepalive_s
+        self.observer = observer
         self.aliases = aliases or ModelAliases()
         self.upstream = upstream
         self.pool = pool
@@ -112,6 +115,13 @@ class ChatService:
 
     async def start(self, request: ChatRequest, on_wait: WaitHook | None = None) -> ChatRun:
         """Starts the answer: in the Kimi chat it continues when there is one, else in a new chat."""
+        asked = time.perf_counter()
+        run = await self._start_planned(request, on_wait)
+        if self.observer is not None:
+            self.observer.started(run.spec.name, time.perf_counter() - asked)
+        return run
+
+    async def _start_planned(self, request: ChatRequest, on_wait: WaitHook | None) -> ChatRun:
         plan = await self._plan(request)
         if plan.pinned is not None:
             try:
@@ -178,6 +188,8 @@ class ChatService:
                 await run.open(upstream_chat(prompt, chat_id, spec, files, parent_id), on_wait)
             except GatewayError as error:
                 lease.failed(error)
+                if self.observer is not None:
+                    self.observer.upstream_failed(error)
                 if run is None:
                     lease.release()
                 if not fails_over(error, continuing=bool(chat_id)) or attempt + 1 == policy.attempts:
