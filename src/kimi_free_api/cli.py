@@ -1,5 +1,5 @@
 """`kimi-free-api serve` runs the gateway; `kimi-free-api emulator` runs the fake Kimi upstream; `accounts` and
-`keys` manage server mode's stored accounts and API keys.
+`keys` manage server mode's stored accounts and API keys; `chat` tries a model from the terminal.
 
 The standard library's argparse parses the command line: a CLI framework would be the largest thing the server
 loads (typer brings pydantic and rich, about 10 MB of the gateway's memory) for six commands.
@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
@@ -25,6 +26,7 @@ from kimi_free_api.state.sqlite import KEY_PREFIX, SqliteStore
 
 log = logging.getLogger("kimi_free_api")
 _LISTEN_BACKLOG = 1024
+_DEFAULT_CHAT_URL = "http://127.0.0.1:8000"
 
 
 class UsageError(Exception):
@@ -131,6 +133,28 @@ def keys_revoke(args: argparse.Namespace) -> None:
     print(f"revoked key {args.key}")
 
 
+def chat(args: argparse.Namespace) -> None:
+    from kimi_free_api.chat_cli import ChatOptions, run_chat
+
+    settings = _settings(kimi_base_url=args.kimi_base_url)
+    prompt = " ".join(args.prompt)
+    interactive = not prompt and sys.stdin.isatty()
+    if not prompt and not interactive:
+        prompt = sys.stdin.read().strip()
+    if not prompt and not interactive:
+        raise UsageError("no prompt: give one as an argument or on stdin")
+    options = ChatOptions(
+        url=args.url or ("" if args.token else _DEFAULT_CHAT_URL),
+        key=args.key or args.token,
+        token=args.token,
+        model=args.model,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        status = asyncio.run(run_chat(options, settings, prompt, interactive))
+        if status:
+            raise SystemExit(status)
+
+
 Command = Callable[[argparse.Namespace], None]
 
 
@@ -177,6 +201,16 @@ def parser() -> argparse.ArgumentParser:
     _command(accounts, "list", accounts_list, "List the stored accounts (tokens masked).")
     remove = _command(accounts, "remove", accounts_remove, "Remove a stored account.")
     remove.add_argument("account", help="the account id shown by `accounts list`")
+
+    talk = _command(
+        commands, "chat", chat, "Chat from the terminal: through a running gateway, or straight with a Kimi token."
+    )
+    talk.add_argument("prompt", nargs="*", help="the message (default: stdin, or a conversation on a terminal)")
+    talk.add_argument("--url", default="", help=f"the gateway to ask (default {_DEFAULT_CHAT_URL} unless --token)")
+    talk.add_argument("--key", default="", help="the gateway's API key, or a Kimi token it accepts")
+    talk.add_argument("--token", default="", help="a Kimi token: ask Kimi directly, no gateway (unless --url)")
+    talk.add_argument("--model", default="kimi", help="model name with flags, e.g. kimi-thinking (default kimi)")
+    talk.add_argument("--kimi-base-url", help="Kimi web origin for --token [env KIMI_BASE_URL]")
 
     keys = _group(commands, "keys", "Gateway API keys for clients (server mode); only their hashes are stored.")
     create = _command(keys, "create", keys_create, "Create an API key; it is shown once, only its hash is kept.")
