@@ -28,7 +28,7 @@ from kimi_free_api.core.usage.usage import TokenCounter
 from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
 from kimi_free_api.fetch.loader import SourceLoader
 from kimi_free_api.fetch.resolver import policy_vet
-from kimi_free_api.metrics.gateway import GatewayMetrics, NoMetrics
+from kimi_free_api.metrics.off import NoMetrics
 from kimi_free_api.pool.accounts import Account, CooldownPolicy
 from kimi_free_api.pool.prober import probe_forever
 from kimi_free_api.pool.scheduler import PoolSettings, Scheduler, SharedAccounts
@@ -65,6 +65,8 @@ def _add_metrics(app: web.Application, settings: Settings) -> None:
     if not settings.metrics_enabled:
         app[METRICS] = app[_OBSERVER] = NoMetrics()
         return
+    from kimi_free_api.metrics.gateway import GatewayMetrics
+
     metrics = GatewayMetrics(lambda: app[_SCHEDULER].accounts() if _SCHEDULER in app else [], settings.metrics_key)
     app[METRICS] = app[_OBSERVER] = metrics
     app.middlewares.append(metrics.middleware)

@@ -164,21 +164,3 @@ class GatewayMetrics:
 
     def exposition(self) -> tuple[bytes, str] | None:
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
-
-
-class NoMetrics:
-    """METRICS_ENABLED=false: nothing is counted and there is no /metrics."""
-
-    key = ""
-
-    def started(self, model: str, waited_s: float) -> None:
-        pass
-
-    def upstream_failed(self, error: GatewayError) -> None:
-        pass
-
-    def counted(self, usage: Usage) -> None:
-        pass
-
-    def exposition(self) -> tuple[bytes, str] | None:
-        return None
