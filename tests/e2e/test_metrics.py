@@ -3,6 +3,8 @@ prometheus-client's own parser."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import anthropic
 import openai
@@ -92,6 +94,30 @@ async def test_streams_in_flight_are_counted_while_open(
         async for _ in stream:
             pass
     assert value(await scrape(gateway), "kimi_free_api_streams_in_flight") == 0
+
+
+async def test_a_client_that_leaves_mid_stream_is_counted_as_499(
+    gateway_factory: GatewayFactory, emulator: Emulator, account: Account
+) -> None:
+    emulator.configure(event_count=20, event_delay_ms=100)
+    gateway = await gateway_factory()
+    async with openai_client(gateway, account.refresh_token) as client:
+        stream = await client.chat.completions.create(
+            model="kimi", messages=[{"role": "user", "content": "I will not wait"}], stream=True
+        )
+        await anext(aiter(stream))
+        await stream.close()
+
+    async def counted_as_left() -> bool:
+        samples = await scrape(gateway)
+        left = value(samples, "kimi_free_api_requests_total", route="/v1/chat/completions", model="kimi", status="499")
+        return left == 1 and value(samples, "kimi_free_api_streams_in_flight") == 0
+
+    for _ in range(100):
+        if await counted_as_left():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the abandoned stream was not counted as 499")
 
 
 async def test_upstream_failures_are_counted_by_kind(

@@ -11,6 +11,7 @@ layer has to pass the request around.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
 from collections import Counter as Tally
@@ -27,6 +28,8 @@ from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.usage.usage import Usage
 
 _NO_MODEL = "-"
+# nginx's name for a request whose client went away before the answer was whole (the handler is cancelled then).
+_CLIENT_LEFT = 499
 # Seconds. Answers take from well under a second (a cached short reply) to minutes (research).
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _FIRST_CONTENT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
@@ -145,6 +148,9 @@ class GatewayMetrics:
             return response
         except web.HTTPException as exc:
             status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = _CLIENT_LEFT
             raise
         finally:
             resource = request.match_info.route.resource
