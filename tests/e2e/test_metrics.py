@@ -133,9 +133,26 @@ async def test_upstream_failures_are_counted_by_kind(
             await client.chat.completions.create(model="kimi", messages=[{"role": "user", "content": "again"}])
     samples = await scrape(gateway)
     assert total(samples, "kimi_free_api_upstream_failures_total") == 3
-    assert value(samples, "kimi_free_api_upstream_failures_total", kind="upstream_unavailable") == 2
-    assert value(samples, "kimi_free_api_upstream_failures_total", kind="rate_limited") == 1
+    assert value(samples, "kimi_free_api_upstream_failures_total", kind="upstream_unavailable", phase="start") == 2
+    assert value(samples, "kimi_free_api_upstream_failures_total", kind="rate_limited", phase="start") == 1
     assert value(samples, "kimi_free_api_accounts", state="cooling", kind="client") == 1
+
+
+async def test_an_answer_broken_off_upstream_is_counted_apart(
+    gateway_factory: GatewayFactory, emulator: Emulator, account: Account
+) -> None:
+    gateway = await gateway_factory()
+    emulator.add_fault(Fault(kind="stream_error", after_events=2, user_id=account.user_id))
+    async with openai_client(gateway, account.refresh_token) as client:
+        stream = await client.chat.completions.create(
+            model="kimi", messages=[{"role": "user", "content": "break off"}], stream=True
+        )
+        with pytest.raises(openai.APIError):
+            async for _ in stream:
+                pass
+    samples = await scrape(gateway)
+    assert total(samples, "kimi_free_api_upstream_failures_total", phase="answer") == 1
+    assert total(samples, "kimi_free_api_upstream_failures_total", phase="start") == 0
 
 
 async def test_metrics_key_guards_the_scrape(gateway_factory: GatewayFactory) -> None:

@@ -3,7 +3,7 @@ count apart.
 
 Everything here runs once per request or once per scrape, never per relayed chunk: a middleware notes each
 request's route, model, status and duration, and counts event streams while they are open; the core's answer
-service reports first-content waits and failed upstream attempts (core/ports.py `AnswerObserver`), the HTTP
+service reports first-content waits and upstream failures (core/ports.py `AnswerObserver`), the HTTP
 layer the tokens (api/answering.py `counted`); the accounts' states are read from the pool only when scraped.
 The model label is the request's resolved model, found through a context variable the middleware sets, so no
 layer has to pass the request around.
@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from kimi_free_api.core.errors import GatewayError
+from kimi_free_api.core.ports import FailurePhase
 from kimi_free_api.core.usage.usage import Usage
 
 _NO_MODEL = "-"
@@ -105,8 +106,8 @@ class GatewayMetrics:
         self._tokens = Counter("kimi_free_api_tokens", "Tokens of answers", ["model", "kind"], registry=registry)
         self._failures = Counter(
             "kimi_free_api_upstream_failures",
-            "Failed attempts to start an answer upstream",
-            ["kind"],
+            "Failed attempts to start an answer upstream, and answers broken off upstream",
+            ["kind", "phase"],
             registry=registry,
         )
         self._streams = Gauge("kimi_free_api_streams_in_flight", "Streamed answers being written", registry=registry)
@@ -120,8 +121,8 @@ class GatewayMetrics:
             current.model = model
         self._first_content.labels(model).observe(waited_s)
 
-    def upstream_failed(self, error: GatewayError) -> None:
-        self._failures.labels(failure_kind(error)).inc()
+    def upstream_failed(self, error: GatewayError, phase: FailurePhase) -> None:
+        self._failures.labels(failure_kind(error), phase).inc()
 
     # --- the HTTP layer (api/context.py `AnswerMetrics`) ---
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kimi_free_api.core.errors import GatewayError
+from kimi_free_api.core.ports import FailurePhase
 from kimi_free_api.core.usage.usage import Usage
 
 
@@ -14,7 +15,7 @@ class NoMetrics:
     def started(self, model: str, waited_s: float) -> None:
         pass
 
-    def upstream_failed(self, error: GatewayError) -> None:
+    def upstream_failed(self, error: GatewayError, phase: FailurePhase) -> None:
         pass
 
     def counted(self, usage: Usage) -> None:

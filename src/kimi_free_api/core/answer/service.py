@@ -189,7 +189,7 @@ class ChatService:
             except GatewayError as error:
                 lease.failed(error)
                 if self.observer is not None:
-                    self.observer.upstream_failed(error)
+                    self.observer.upstream_failed(error, "start")
                 if run is None:
                     lease.release()
                 if not fails_over(error, continuing=bool(chat_id)) or attempt + 1 == policy.attempts:
