@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from openai import AsyncOpenAI
 
@@ -21,6 +22,7 @@ from tests.fileserver import png
 from tests.proxies import HttpProxy, RecordingProxy, Socks5Proxy
 
 API_KEY = "proxy-test-key-0123456789"
+ADMIN_KEY = "proxy-test-admin-key-0123456789"
 _BEARER = re.compile(rb"Bearer ([A-Za-z0-9_.-]+)")
 
 
@@ -67,7 +69,8 @@ async def test_each_account_goes_through_its_own_proxy_and_the_rest_through_kimi
     data_dir = tmp_path / "proxied"
     store = SqliteStore.in_dir(str(data_dir))
     store.add_account(account_id(alice.refresh_token), alice.refresh_token, "alice", socks.url)
-    store.add_account(account_id(bob.refresh_token), bob.refresh_token, "bob", http.url)
+    bob_proxy = http.url.replace("http://", "http://bob:pr0xy-secret@")
+    store.add_account(account_id(bob.refresh_token), bob.refresh_token, "bob", bob_proxy)
     store.close()
     gateway = await gateway_factory(
         data_dir=str(data_dir),
@@ -75,6 +78,7 @@ async def test_each_account_goes_through_its_own_proxy_and_the_rest_through_kimi
         api_keys=API_KEY,
         allow_client_tokens="true",
         kimi_upload_flow="presign",
+        admin_key=ADMIN_KEY,
     )
     async with openai_client(gateway, API_KEY) as server_accounts:
         for seed in range(4):  # the two server accounts take turns
@@ -93,6 +97,17 @@ async def test_each_account_goes_through_its_own_proxy_and_the_rest_through_kimi
         assert re.search(rb"PUT \S+ HTTP/1.1\r\n", sent)  # the presigned upload to object storage
         assert set(proxy.targets) == {emulator_address}
     assert len(emulator.state.files) == 5  # one upload per answer
+    credentials = base64.b64encode(b"bob:pr0xy-secret")
+    assert b"Proxy-Authorization: Basic " + credentials in bytes(http.sent)
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(gateway.url + "/admin/accounts", headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as response,
+    ):
+        listed = {account["id"]: account["proxy"] for account in (await response.json())["data"]}
+    assert listed[account_id(alice.refresh_token)] == socks.url
+    assert listed[account_id(bob.refresh_token)] == bob_proxy.replace("pr0xy-secret", "***")
+    assert listed[account_id(carol.refresh_token)] is None
 
 
 async def test_a_socks_proxy_can_be_the_global_one(
