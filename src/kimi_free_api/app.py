@@ -10,12 +10,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from aiohttp import web
 
 from kimi_free_api.api.admin.ports import ADMIN, AdminContext
 from kimi_free_api.api.body import BODY_TIMEOUT_S
-from kimi_free_api.api.context import ACCESS, FILES, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
+from kimi_free_api.api.context import ACCESS, FILES, METRICS, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
 from kimi_free_api.api.metering import ACCOUNTS, LIMITER, REQUEST_LOG
 from kimi_free_api.api.routes import add_routes
 from kimi_free_api.api.server import GatewayRunner, connection_limits, connection_middleware
@@ -30,11 +29,13 @@ from kimi_free_api.core.conversation.janitor import Janitor
 from kimi_free_api.core.conversation.response_store import ResponseStore
 from kimi_free_api.core.models.aliases import ModelAliases
 from kimi_free_api.core.models.catalog import ModelCatalog
+from kimi_free_api.core.ports import AnswerObserver
 from kimi_free_api.core.usage.tokenizer import BpeCounter, EstimateCounter
 from kimi_free_api.core.usage.usage import TokenCounter
 from kimi_free_api.fetch.fetcher import FetchLimits, SafeFetcher
 from kimi_free_api.fetch.loader import SourceLoader
 from kimi_free_api.fetch.resolver import policy_vet
+from kimi_free_api.metrics.off import NoMetrics
 from kimi_free_api.pool.accounts import Account, CooldownPolicy, account_id
 from kimi_free_api.pool.membership import follow_store
 from kimi_free_api.pool.prober import probe_forever
@@ -46,6 +47,7 @@ from kimi_free_api.state.limits import LocalKeyLimiter
 from kimi_free_api.state.requestlog import SqliteRequestLog
 from kimi_free_api.state.responses import SqliteResponseStore
 from kimi_free_api.state.sqlite import AccountHealth, SqliteStore
+from kimi_free_api.upstream.proxies import ProxyRoutes
 from kimi_free_api.upstream.web import KimiWebAdapter
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
+_SCHEDULER = web.AppKey("scheduler", Scheduler)
+_OBSERVER = web.AppKey("observer", AnswerObserver)
 CLEANUP_GRACE_S = 10.0
 
 
@@ -61,6 +65,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[BODY_TIMEOUT_S] = settings.request_body_timeout_s
     app.middlewares.append(connection_middleware)
+    _add_metrics(app, settings)
     add_routes(app)
     app.cleanup_ctx.append(_runtime)
     return app
@@ -71,6 +76,20 @@ def make_runner(settings: Settings, app: web.Application | None = None, **option
     are aiohttp runner options."""
     app = create_app(settings) if app is None else app
     return GatewayRunner(app, connection_limits(settings), handler_cancellation=True, **options)
+
+
+def _add_metrics(app: web.Application, settings: Settings) -> None:
+    """Before the routes' own middleware, so the request counts see the statuses it chooses. The pool is read at
+    scrape time, through the app: it exists only once the app runs."""
+    if not settings.metrics_enabled:
+        app[METRICS] = app[_OBSERVER] = NoMetrics()
+        return
+    from kimi_free_api.metrics.gateway import GatewayMetrics
+
+    metrics = GatewayMetrics(lambda: app[_SCHEDULER].accounts() if _SCHEDULER in app else [], settings.metrics_key)
+    app[METRICS] = app[_OBSERVER] = metrics
+    app.middlewares.append(metrics.middleware)
+    app.on_response_prepare.append(metrics.on_prepare)
 
 
 def build_pool(settings: Settings, store: SqliteStore, shared: SharedAccounts | None) -> Scheduler:
@@ -208,16 +227,9 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     # With Redis, several instances share the pool's limits and the conversations; otherwise the SQLite file.
     shared = _redis_state(settings.redis_url) if settings.redis_url else None
     pool = build_pool(settings, store, shared)
-    # limit=0: the default pool of 100 would queue the 101st concurrent stream.
-    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-    session = aiohttp.ClientSession(
-        connector=connector, trust_env=False, proxy=settings.kimi_proxy or None, auto_decompress=True
-    )
-    # Presigned uploads go to object storage: no cookie jar, and none of Kimi's headers (see upstream/files.py).
-    storage = aiohttp.ClientSession(
-        cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, proxy=settings.kimi_proxy or None
-    )
-    adapter = KimiWebAdapter(session, settings, storage=storage, token_cache=shared or store)
+    # Each account's calls leave through its own proxy, or KIMI_PROXY.
+    routes = ProxyRoutes(settings.kimi_proxy, pool.proxy_of)
+    adapter = KimiWebAdapter(routes, settings, token_cache=shared or store)
     fetcher = SafeFetcher(
         policy_vet(settings.allow_loopback_fetch),
         FetchLimits(
@@ -246,7 +258,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         retry_after_s=settings.cleanup_retry_s,
     )
     app[UPSTREAM] = adapter
-    app[POOL] = pool
+    app[POOL] = app[_SCHEDULER] = pool
     app[FILES] = files
     app[TOKENS] = await _token_counter(settings)
     app[RESPONSES] = _response_store(store, shared)
@@ -270,6 +282,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         keepalive_s=settings.keepalive_s,
         aliases=ModelAliases(settings.model_alias_rules),
         max_prompt_chars=settings.max_prompt_chars,
+        observer=app[_OBSERVER],
     )
     prober = asyncio.create_task(
         probe_forever(
@@ -294,7 +307,6 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         await background.drain(CLEANUP_GRACE_S)
         await conversations.close()
         await adapter.watchdog.stop()
-        await session.close()
-        await storage.close()
+        await routes.close()
         await fetcher.close()
         store.close()

@@ -1,5 +1,6 @@
 """`kimi-free-api serve` runs the gateway; `kimi-free-api emulator` runs the fake Kimi upstream; `accounts` and
-`keys` manage server mode's stored accounts and API keys; `doctor` checks Kimi's protocol with a live script.
+`keys` manage server mode's stored accounts and API keys; `doctor` checks Kimi's protocol with a live script;
+`chat` tries a model from the terminal.
 
 The standard library's argparse parses the command line: a CLI framework would be the largest thing the server
 loads (typer brings pydantic and rich, about 10 MB of the gateway's memory) for six commands.
@@ -15,19 +16,21 @@ import gc
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
 from kimi_free_api.app import make_runner
-from kimi_free_api.config import Settings, SettingsError
+from kimi_free_api.config import Settings, SettingsError, proxy_url_problem
 from kimi_free_api.pool.accounts import account_id
-from kimi_free_api.redact import configure_logging, mask_token
+from kimi_free_api.redact import configure_logging, mask_proxy, mask_token
 from kimi_free_api.state.sqlite import KEY_PREFIX, SqliteStore
 
 log = logging.getLogger("kimi_free_api")
 _LISTEN_BACKLOG = 1024
+_DEFAULT_CHAT_URL = "http://127.0.0.1:8000"
 
 
 class UsageError(Exception):
@@ -139,13 +142,16 @@ def _kimi_token(given: str) -> str:
 
 def accounts_add(args: argparse.Namespace) -> None:
     token = _kimi_token(args.token)
-    _store().add_account(account_id(token), token, args.label)
-    print(f"added account {account_id(token)} ({mask_token(token)})")
+    if problem := proxy_url_problem(args.proxy):
+        raise UsageError(f"--proxy: {problem}")
+    _store().add_account(account_id(token), token, args.label, args.proxy)
+    via = f" via {mask_proxy(args.proxy)}" if args.proxy else ""
+    print(f"added account {account_id(token)} ({mask_token(token)}){via}")
 
 
 def accounts_list(args: argparse.Namespace) -> None:
     for stored in _store().list_accounts():
-        print(f"{stored.id}  {mask_token(stored.token)}  {stored.label}")
+        print(f"{stored.id}  {mask_token(stored.token)}  {stored.label}  {mask_proxy(stored.proxy)}".rstrip())
 
 
 def accounts_remove(args: argparse.Namespace) -> None:
@@ -181,6 +187,28 @@ def doctor(args: argparse.Namespace) -> None:
     except DoctorUsageError as exc:
         raise UsageError(str(exc)) from exc
     raise SystemExit(status)
+
+
+def chat(args: argparse.Namespace) -> None:
+    from kimi_free_api.chat_cli import ChatOptions, run_chat
+
+    settings = _settings(kimi_base_url=args.kimi_base_url)
+    prompt = " ".join(args.prompt)
+    interactive = not prompt and sys.stdin.isatty()
+    if not prompt and not interactive:
+        prompt = sys.stdin.read().strip()
+    if not prompt and not interactive:
+        raise UsageError("no prompt: give one as an argument or on stdin")
+    options = ChatOptions(
+        url=args.url or ("" if args.token else _DEFAULT_CHAT_URL),
+        key=args.key or args.token,
+        token=args.token,
+        model=args.model,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        status = asyncio.run(run_chat(options, settings, prompt, interactive))
+        if status:
+            raise SystemExit(status)
 
 
 Command = Callable[[argparse.Namespace], None]
@@ -231,9 +259,22 @@ def parser() -> argparse.ArgumentParser:
     add = _command(accounts, "add", accounts_add, "Add a Kimi account (takes effect when the server starts).")
     add.add_argument("token", help="a Kimi refresh token (or access token)")
     add.add_argument("--label", default="", help="a name to recognise the account by")
+    add.add_argument(
+        "--proxy", default="", help="http(s):// or socks5:// proxy for this account's traffic [default KIMI_PROXY]"
+    )
     _command(accounts, "list", accounts_list, "List the stored accounts (tokens masked).")
     remove = _command(accounts, "remove", accounts_remove, "Remove a stored account.")
     remove.add_argument("account", help="the account id shown by `accounts list`")
+
+    talk = _command(
+        commands, "chat", chat, "Chat from the terminal: through a running gateway, or straight with a Kimi token."
+    )
+    talk.add_argument("prompt", nargs="*", help="the message (default: stdin, or a conversation on a terminal)")
+    talk.add_argument("--url", default="", help=f"the gateway to ask (default {_DEFAULT_CHAT_URL} unless --token)")
+    talk.add_argument("--key", default="", help="the gateway's API key, or a Kimi token it accepts")
+    talk.add_argument("--token", default="", help="a Kimi token: ask Kimi directly, no gateway (unless --url)")
+    talk.add_argument("--model", default="kimi", help="model name with flags, e.g. kimi-thinking (default kimi)")
+    talk.add_argument("--kimi-base-url", help="Kimi web origin for --token [env KIMI_BASE_URL]")
 
     keys = _group(commands, "keys", "Gateway API keys for clients (server mode); only their hashes are stored.")
     create = _command(keys, "create", keys_create, "Create an API key; it is shown once, only its hash is kept.")

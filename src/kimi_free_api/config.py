@@ -12,6 +12,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+PROXY_SCHEMES = frozenset({"http", "https"})
+SOCKS_SCHEMES = frozenset({"socks4", "socks4a", "socks5", "socks5h"})
+
+
+def proxy_url_problem(url: str) -> str:
+    """What makes `url` unusable as a proxy ("" when it is usable, or empty); never repeats the URL, which may
+    carry a password."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in PROXY_SCHEMES | SOCKS_SCHEMES:
+        return f"a proxy URL must start with one of {', '.join(sorted(PROXY_SCHEMES | SOCKS_SCHEMES))}://"
+    try:
+        port = parts.port
+    except ValueError:
+        return "the proxy URL has an invalid port"
+    if not parts.hostname or (parts.scheme.lower() in SOCKS_SCHEMES and port is None):
+        return "a proxy URL needs a host (and, for SOCKS, a port)"
+    return ""
+
 
 class SettingsError(ValueError):
     pass
@@ -133,6 +153,10 @@ class Settings:
     request_log_max_age_s: float = 7 * 24 * 3600.0
     # Keep each request's prompt in the log too. Off by default: prompts are the users' data.
     request_log_prompts: bool = False
+    # GET /metrics in Prometheus' format. On by default: it costs the relay nothing measurable (README, "Metrics").
+    metrics_enabled: bool = True
+    # Bearer GET /metrics asks for; empty leaves it open (put it behind your own network rules then).
+    metrics_key: str = ""
     # Whether clients may send their own Kimi tokens (seed mode): "auto" = yes unless the server has accounts.
     allow_client_tokens: str = "auto"
     data_dir: str = "data"
@@ -262,6 +286,8 @@ class Settings:
             raise SettingsError("MAX_CLIENT_ACCOUNTS must be at least 1")
         if self.max_in_flight_per_account < 1 or self.failover_attempts < 1 or self.cleanup_attempts < 1:
             raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT, FAILOVER_ATTEMPTS and CLEANUP_ATTEMPTS must be at least 1")
+        if problem := proxy_url_problem(self.kimi_proxy):
+            raise SettingsError(f"KIMI_PROXY: {problem}")
         self.model_alias_rules  # noqa: B018 (raises SettingsError for a malformed map)
         if not self.overload_retry_after_s >= 0:  # also refuses NaN
             raise SettingsError("OVERLOAD_RETRY_AFTER_S must not be negative")

@@ -139,10 +139,10 @@ async def test_an_account_pasted_as_a_local_storage_dump_answers_at_once(
         assert [(a["label"], a["health"]) for a in listed] == [("bob", "disabled")]
 
         await admin.ok(
-            "PATCH", f"/accounts/{added['id']}", {"disabled": False, "proxy": "socks5://u:secret@10.0.0.1:1080"}
+            "PATCH", f"/accounts/{added['id']}", {"disabled": False, "proxy": "socks5://u:secret@127.0.0.1:9"}
         )
         shown = (await admin.ok("GET", "/accounts"))["data"][0]
-        assert shown["proxy"] == "socks5://u:***@10.0.0.1:1080" and shown["health"] == "healthy"
+        assert shown["proxy"] == "socks5://u:***@127.0.0.1:9" and shown["health"] == "healthy"
         pool_account = gateway.app["pool"].get(added["id"]) if False else None
         del pool_account
         assert await _ask(gateway, key, "q3") == expected_answer("q3", emulator.config)

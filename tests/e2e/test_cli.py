@@ -7,16 +7,19 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from openai import AsyncOpenAI
 
+from kimi_free_api.state.sqlite import SqliteStore
 from tests.e2e.support import free_port, stop_process
 from tests.e2e.test_tools import function_calls
 
@@ -132,6 +135,35 @@ async def test_accounts_are_added_listed_masked_and_removed() -> None:
     status, _, err = await _cli("accounts", "add", "kfa-not-a-kimi-token-at-all", data_dir=data_dir)
     assert status == 2
     assert "gateway API key" in err
+
+
+async def test_an_account_keeps_its_proxy_shown_without_the_password() -> None:
+    data_dir = tempfile.mkdtemp(prefix="kfa-cli-")
+    token = "a-kimi-refresh-token-behind-a-proxy"
+    proxy = "socks5://user:s3cret-pass@127.0.0.1:1080"
+    status, out, _ = await _cli("accounts", "add", token, "--proxy", proxy, data_dir=data_dir)
+    assert status == 0
+    assert "via socks5://user:***@127.0.0.1:1080" in out
+    status, out, _ = await _cli("accounts", "list", data_dir=data_dir)
+    assert "socks5://user:***@127.0.0.1:1080" in out
+    assert "s3cret" not in out
+    assert [stored.proxy for stored in SqliteStore.in_dir(data_dir).list_accounts()] == [proxy]
+    status, _, err = await _cli("accounts", "add", token, "--proxy", "ftp://127.0.0.1:21", data_dir=data_dir)
+    assert status == 2
+    assert "--proxy: a proxy URL must start with one of" in err
+
+
+def test_a_store_from_before_proxies_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE accounts (id TEXT PRIMARY KEY, token TEXT NOT NULL, label TEXT NOT NULL DEFAULT '',"
+        " added REAL NOT NULL)"
+    )
+    old.execute("INSERT INTO accounts VALUES ('a1', 'tok', 'old', 1.0)")
+    old.commit()
+    old.close()
+    assert [(a.id, a.proxy) for a in SqliteStore(path).list_accounts()] == [("a1", "")]
 
 
 async def test_keys_are_created_once_listed_by_id_and_revoked() -> None:

@@ -33,6 +33,7 @@ from kimi_free_api.core.events import ChatEvent
 from kimi_free_api.core.ports import UpstreamChat
 from kimi_free_api.emulator import Account, Emulator
 from kimi_free_api.state.sqlite import SqliteStore
+from kimi_free_api.upstream.proxies import ProxyRoutes
 from kimi_free_api.upstream.stream import _PushingReader
 from kimi_free_api.upstream.web import KimiWebAdapter
 from tests.e2e.support import Gateway
@@ -138,15 +139,16 @@ async def test_gateway_server_is_built_from_aiohttp_parts(gateway: Gateway) -> N
         assert server.guard.count == 1
 
 
-async def _adapter(emulator: Emulator, tmp_path: Path, session: aiohttp.ClientSession) -> KimiWebAdapter:
+async def _adapter(emulator: Emulator, tmp_path: Path, routes: ProxyRoutes) -> KimiWebAdapter:
     settings = Settings(kimi_base_url=emulator.base_url, data_dir=str(tmp_path))
-    return KimiWebAdapter(session, settings, storage=session, token_cache=SqliteStore.in_dir(str(tmp_path)))
+    return KimiWebAdapter(routes, settings, token_cache=SqliteStore.in_dir(str(tmp_path)))
 
 
 async def test_pull_path_gives_what_push_gives(emulator: Emulator, account: Account, tmp_path: Path) -> None:
     emulator.configure(event_count=20, thinking_events=3)
-    async with aiohttp.ClientSession() as session:
-        adapter = await _adapter(emulator, tmp_path, session)
+    routes = ProxyRoutes("")
+    try:
+        adapter = await _adapter(emulator, tmp_path, routes)
         request = UpstreamChat(prompt="same either way", thinking=True)
 
         pulled: list[ChatEvent] = []
@@ -167,6 +169,8 @@ async def test_pull_path_gives_what_push_gives(emulator: Emulator, account: Acco
         await asyncio.wait_for(done, 10)
         stream.close()
         await adapter.watchdog.stop()
+    finally:
+        await routes.close()
 
     def comparable(events: list[ChatEvent]) -> list[object]:
         return [(type(event).__name__, getattr(event, "text", None)) for event in events]

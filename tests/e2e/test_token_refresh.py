@@ -147,7 +147,7 @@ async def test_a_late_rejection_of_an_old_token_keeps_the_new_one(emulator: Emul
     """Two requests held the same access token; the second to hear Kimi reject it must not drop the renewal."""
     account = emulator.create_account("racing")
     async with aiohttp.ClientSession() as session:
-        resolver = TokenResolver(session, Settings(kimi_base_url=emulator.base_url))
+        resolver = TokenResolver(lambda _token: session, Settings(kimi_base_url=emulator.base_url))
         old = await resolver.access(account.refresh_token)
         resolver.invalidate(account.refresh_token, old.token)
         new = await resolver.access(account.refresh_token)

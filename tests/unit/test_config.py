@@ -105,6 +105,9 @@ def test_invalid_booleans(raw: str) -> None:
         ({"IDLE_CONNECTION_TIMEOUT_S": "nan"}, "IDLE_CONNECTION_TIMEOUT_S"),
         ({"REQUEST_BODY_TIMEOUT_S": "-1"}, "REQUEST_BODY_TIMEOUT_S"),
         ({"MAX_CLIENT_ACCOUNTS": "0"}, "MAX_CLIENT_ACCOUNTS"),
+        ({"KIMI_PROXY": "ftp://127.0.0.1:21"}, "KIMI_PROXY"),
+        ({"KIMI_PROXY": "socks5://127.0.0.1"}, "KIMI_PROXY"),
+        ({"KIMI_PROXY": "http://127.0.0.1:port"}, "KIMI_PROXY"),
     ],
 )
 def test_invalid_values(env: dict[str, str], name: str) -> None:

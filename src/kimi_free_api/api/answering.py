@@ -15,7 +15,8 @@ from typing import Protocol
 
 from aiohttp import web
 
-from kimi_free_api.api.context import service_of
+from kimi_free_api.api.answer import ShownAnswer
+from kimi_free_api.api.context import METRICS, service_of
 from kimi_free_api.api.keepalive import SSE_COMMENTS, EarlyStart, QuietWriter, StreamStyle
 from kimi_free_api.api.metering import answer_slot, answer_started
 from kimi_free_api.core.answer.run import ChatRun
@@ -23,6 +24,10 @@ from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent
 from kimi_free_api.core.guided.guided import GuidedAnswer, GuidedEvent, new_call_id
 from kimi_free_api.core.request import ChatRequest
+from kimi_free_api.core.usage.tokenizer import EstimateCounter
+from kimi_free_api.core.usage.usage import Usage
+
+_ESTIMATE = EstimateCounter()
 
 # A failure after the stream's headers went out, as the bytes of the surface's own failure event(s).
 FailureEvent = Callable[[GatewayError], bytes]
@@ -84,6 +89,18 @@ async def _start_and_respond(
         return await respond(run, early)
     finally:
         await run.close()
+
+
+def counted(request: web.Request, usage: Usage) -> Usage:
+    """The usage an answer is shown with, counted in /metrics as well."""
+    request.app[METRICS].counted(usage)
+    return usage
+
+
+def unshown_usage(request: web.Request, answer: ShownAnswer, prompt: str) -> None:
+    """A stream that shows no usage still counts its tokens in /metrics, by the estimate: counting them exactly
+    would cost every such stream a pass of the BPE engine over its prompt and answer."""
+    request.app[METRICS].counted(Usage.count(_ESTIMATE, prompt, "".join(answer.text), "".join(answer.reasoning)))
 
 
 @contextlib.asynccontextmanager

@@ -14,7 +14,7 @@ from kimi_free_api.core.answer.service import ChatService
 from kimi_free_api.core.attachments.files import FileService
 from kimi_free_api.core.conversation.response_store import ResponseStore
 from kimi_free_api.core.ports import KimiUpstream
-from kimi_free_api.core.usage.usage import TokenCounter
+from kimi_free_api.core.usage.usage import TokenCounter, Usage
 
 
 class ApiKeys(Protocol):
@@ -35,6 +35,23 @@ class PoolView(Protocol):
     def server_tokens(self) -> tuple[str, ...]: ...
 
 
+class AnswerMetrics(Protocol):
+    """What the HTTP layer reports for /metrics and reads from it (metrics/gateway.py)."""
+
+    @property
+    def key(self) -> str:
+        """The bearer GET /metrics asks for ("" = none)."""
+        ...
+
+    def counted(self, usage: Usage) -> None:
+        """An answer's tokens (once per answer)."""
+        ...
+
+    def exposition(self) -> tuple[bytes, str] | None:
+        """The scrape's body and content type; None when metrics are off."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Access:
     keys: ApiKeys
@@ -51,6 +68,7 @@ POOL = web.AppKey("pool", PoolView)
 FILES = web.AppKey("files", FileService)
 TOKENS = web.AppKey("tokens", TokenCounter)
 RESPONSES = web.AppKey("responses", ResponseStore)
+METRICS = web.AppKey("metrics", AnswerMetrics)
 
 
 def service_of(request: web.Request) -> ChatService:

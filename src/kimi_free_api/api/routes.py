@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from kimi_free_api.api import misc
+from kimi_free_api.api import metrics, misc
 from kimi_free_api.api.admin.routes import add_admin_routes
 from kimi_free_api.api.anthropic import messages as anthropic_messages
 from kimi_free_api.api.anthropic import models as anthropic_models
@@ -42,3 +42,4 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/healthz", misc.healthz)
     router.add_get("/", misc.welcome)
     add_admin_routes(router)
+    router.add_get("/metrics", metrics.scrape)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.events import ChatEvent
@@ -169,6 +169,22 @@ class TokenCache(Protocol):
     async def load(self, credential_id: str) -> CachedAccess | None: ...
 
     async def save(self, credential_id: str, entry: CachedAccess) -> None: ...
+
+
+FailurePhase = Literal["start", "answer"]
+
+
+class AnswerObserver(Protocol):
+    """Told how answers start, for the gateway's metrics: once per answer or failed attempt, never per chunk."""
+
+    def started(self, model: str, waited_s: float) -> None:
+        """An answer's first content arrived `waited_s` after the start was asked for (waits and retries too)."""
+        ...
+
+    def upstream_failed(self, error: GatewayError, phase: FailurePhase) -> None:
+        """An attempt to start an answer failed (`start`: it may still fail over to another account), or an answer
+        broke off after it began (`answer`)."""
+        ...
 
 
 class KimiUpstream(Protocol):

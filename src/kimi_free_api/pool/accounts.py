@@ -134,7 +134,7 @@ class Account:
             "id": self.id,
             "kind": self.kind,
             "label": self.label,
-            "proxy": mask_proxy(self.proxy),
+            "proxy": mask_proxy(self.proxy) or None,
             "token": mask_token(self.token),
             "health": self.health(now),
             "in_flight": self.in_flight,

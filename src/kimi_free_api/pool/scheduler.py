@@ -116,11 +116,12 @@ class Scheduler:
 
     # --- membership ---
 
-    def add_server_account(self, token: str) -> Account:
+    def add_server_account(self, token: str, proxy: str = "") -> Account:
         existing = self._accounts.get(account_id(token))
         if existing is not None and existing.kind == "server":
+            existing.proxy = proxy or existing.proxy
             return existing
-        account = Account(token=token, kind="server", cap=self.settings.cap)
+        account = Account(token=token, kind="server", cap=self.settings.cap, proxy=proxy)
         self._accounts[account.id] = account
         self._server.append(account)
         return account
@@ -138,6 +139,11 @@ class Scheduler:
 
     def server_tokens(self) -> tuple[str, ...]:
         return tuple(a.token for a in self._server)
+
+    def proxy_of(self, token: str) -> str:
+        """The proxy of the account this token belongs to ("" for none of its own)."""
+        account = self._accounts.get(account_id(token))
+        return account.proxy if account is not None else ""
 
     @property
     def has_server_accounts(self) -> bool:

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY,
     token TEXT NOT NULL,
     label TEXT NOT NULL DEFAULT '',
-    added REAL NOT NULL
+    added REAL NOT NULL,
+    proxy TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS account_health (
     id TEXT PRIMARY KEY,

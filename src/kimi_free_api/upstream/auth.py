@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,8 +60,14 @@ def _pick(data: dict[str, Any], *names: str) -> str:
 
 
 class TokenResolver:
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings, store: TokenCache | None = None) -> None:
-        self._session = session
+    def __init__(
+        self,
+        session_for: Callable[[str], aiohttp.ClientSession],
+        settings: Settings,
+        store: TokenCache | None = None,
+    ) -> None:
+        """`session_for(token)`: the session a client token's calls go out on (its account's proxy)."""
+        self._session_for = session_for
         self._settings = settings
         self._store = store
         self._origin = settings.kimi_base_url.rstrip("/")
@@ -160,7 +167,7 @@ class TokenResolver:
 
     async def _exchange(self, client_token: str) -> Access:
         refresh_token = self._rotated.get(client_token, client_token)
-        data = await self._call_refresh(refresh_token)
+        data = await self._call_refresh(self._session_for(client_token), refresh_token)
         access_token = _pick(data, "access_token", "accessToken", "token")
         if not access_token:
             raise UpstreamError("Kimi's refresh endpoint answered without an access token")
@@ -177,18 +184,20 @@ class TokenResolver:
             await self._store.save(credential_id(client_token), entry)
         return access
 
-    async def _call_refresh(self, refresh_token: str) -> dict[str, Any]:
+    async def _call_refresh(self, session: aiohttp.ClientSession, refresh_token: str) -> dict[str, Any]:
         if self._style == "connect":
-            status, body = await self._send_refresh(refresh_token, "connect", self._settings.refresh_url)
+            status, body = await self._send_refresh(session, refresh_token, "connect", self._settings.refresh_url)
             if status not in _NOT_SERVED:
                 return _refresh_answer(status, body)
             log.info("the Connect RefreshToken call answered %d; using the legacy refresh call from now on", status)
             self._style = "rest"
         settings = self._settings
         legacy = settings.refresh_url if settings.kimi_refresh_style == "rest" else settings.legacy_refresh_url
-        return _refresh_answer(*await self._send_refresh(refresh_token, "rest", legacy))
+        return _refresh_answer(*await self._send_refresh(session, refresh_token, "rest", legacy))
 
-    async def _send_refresh(self, refresh_token: str, style: str, url: str) -> tuple[int, bytes]:
+    async def _send_refresh(
+        self, session: aiohttp.ClientSession, refresh_token: str, style: str, url: str
+    ) -> tuple[int, bytes]:
         self.refresh_calls += 1
         headers = self._headers()
         headers.update(identity_headers(jwt.claims(refresh_token)))
@@ -197,10 +206,10 @@ class TokenResolver:
             headers["Content-Type"] = "application/json"
             headers["Connect-Protocol-Version"] = "1"
             body = orjson.dumps({"refresh_token": refresh_token})
-            request = self._session.post(url, data=body, headers=headers, timeout=timeout)
+            request = session.post(url, data=body, headers=headers, timeout=timeout)
         else:
             headers["Authorization"] = f"Bearer {refresh_token}"
-            request = self._session.get(url, headers=headers, timeout=timeout)
+            request = session.get(url, headers=headers, timeout=timeout)
         try:
             async with request as response:
                 answer = await response.read()

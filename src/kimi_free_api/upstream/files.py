@@ -134,9 +134,11 @@ def _statuses(data: dict[str, Any], kimi_id: str) -> list[object]:
 
 
 class KimiFiles:
-    def __init__(self, unary: Unary, post: Post, storage: aiohttp.ClientSession, settings: Settings) -> None:
-        """`unary` and `post` are the adapter's authenticated calls; `storage` is a cookie-less session for
-        presigned uploads."""
+    def __init__(
+        self, unary: Unary, post: Post, storage: Callable[[str], aiohttp.ClientSession], settings: Settings
+    ) -> None:
+        """`unary` and `post` are the adapter's authenticated calls; `storage(token)` is the cookie-less session
+        for that account's presigned uploads."""
         self._unary = unary
         self._post = post
         self._storage = storage
@@ -194,7 +196,7 @@ class KimiFiles:
         url = _text(signed, "url")
         if not url.startswith(("https://", "http://")):
             raise UpstreamError("Kimi's pre-sign call answered without an upload URL", code="attachment_upload_failed")
-        await self._put(url, file)
+        await self._put(self._storage(token), url, file)
         body: dict[str, Any] = (
             {"type": "image", "file_id": _text(signed, "file_id", "fileId"), "name": file.name}
             if image
@@ -223,10 +225,10 @@ class KimiFiles:
             await self._until(parse_process, deadline)
         return kimi_id
 
-    async def _put(self, url: str, file: LoadedFile) -> None:
+    async def _put(self, storage: aiohttp.ClientSession, url: str, file: LoadedFile) -> None:
         media_type = file.type.media_type
         try:
-            async with self._storage.put(
+            async with storage.put(
                 url,
                 data=BlobPayload(file.blob, media_type),
                 headers={"Content-Type": media_type},

@@ -22,6 +22,7 @@ from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.files import KimiFiles, refer_to_files
 from kimi_free_api.upstream.frames import FrameTranslator
 from kimi_free_api.upstream.plan import SUBSCRIPTION_STATS, parse_plan
+from kimi_free_api.upstream.proxies import ProxyRoutes
 from kimi_free_api.upstream.stream import WebChatStream
 from kimi_free_api.upstream.trace import TraceRecorder
 from kimi_free_api.upstream.watchdog import IdleWatchdog
@@ -72,37 +73,37 @@ def research_agent(payload: dict[str, Any], agent: str) -> None:
 
 
 class KimiWebAdapter:
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        settings: Settings,
-        *,
-        storage: aiohttp.ClientSession,
-        token_cache: TokenCache | None = None,
-    ) -> None:
-        """`storage` is a cookie-less session for uploads to object storage, which must never see Kimi's
-        credentials."""
-        self._session = session
+    def __init__(self, routes: ProxyRoutes, settings: Settings, *, token_cache: TokenCache | None = None) -> None:
+        """`routes` gives each account's sessions (its own proxy or the global one), Kimi's and the cookie-less
+        one for uploads to object storage, which must never see Kimi's credentials."""
+        self._routes = routes
         self._settings = settings
         self._base = settings.kimi_base_url.rstrip("/")
-        self.auth = TokenResolver(session, settings, token_cache)
+        self.auth = TokenResolver(routes.kimi, settings, token_cache)
         # sock_read bounds the wait for Kimi's first bytes; after that the watchdog takes over.
         self._stream_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.connect_timeout_s, sock_read=settings.stream_idle_timeout_s
         )
         self.watchdog = IdleWatchdog(settings.stream_idle_timeout_s)
         self._unary_timeout = aiohttp.ClientTimeout(total=settings.connect_timeout_s)
-        self.files = KimiFiles(self._unary, self._post_with_refresh, storage, settings)
+        self.files = KimiFiles(self._unary, self._post_with_refresh, routes.storage, settings)
         self._trace = TraceRecorder(settings.kimi_trace_file) if settings.kimi_trace_file else None
 
     async def _post(
-        self, access: Access, path: str, body: Body, content_type: str, limits: aiohttp.ClientTimeout
+        self,
+        access: Access,
+        path: str,
+        body: Body,
+        content_type: str,
+        limits: aiohttp.ClientTimeout,
+        *,
+        session: aiohttp.ClientSession,
     ) -> aiohttp.ClientResponse:
         headers = dict(access.headers)
         headers["Content-Type"] = content_type
         headers["Connect-Protocol-Version"] = "1"
         try:
-            return await self._session.post(self._base + path, data=body, headers=headers, timeout=limits)
+            return await session.post(self._base + path, data=body, headers=headers, timeout=limits)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"Kimi did not answer in time ({path.rsplit('/', 1)[-1]})") from exc
         except aiohttp.ClientError as exc:
@@ -112,13 +113,14 @@ class KimiWebAdapter:
         self, token: str, path: str, body: Body, content_type: str, limits: aiohttp.ClientTimeout
     ) -> aiohttp.ClientResponse:
         """On 401 a refreshable token is exchanged again, once: the cached access token may have been revoked."""
+        session = self._routes.kimi(token)
         access = await self.auth.access(token)
-        response = await self._post(access, path, body, content_type, limits)
+        response = await self._post(access, path, body, content_type, limits, session=session)
         if response.status == 401 and access.refreshable:
             response.release()
             self.auth.invalidate(token, access.token)
             access = await self.auth.access(token)
-            response = await self._post(access, path, body, content_type, limits)
+            response = await self._post(access, path, body, content_type, limits, session=session)
         if response.status != 200:
             async with response:
                 raise classify_response(response.status, await response.read(), response.headers.get("Retry-After"))

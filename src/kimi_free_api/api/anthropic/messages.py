@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kimi_free_api.api.answering import answered, guided_answer, guided_batches, read_answer, stream_answer
+from kimi_free_api.api.answering import answered, counted, guided_answer, guided_batches, read_answer, stream_answer
 from kimi_free_api.api.anthropic.errors import anthropic_errors, error_event
 from kimi_free_api.api.anthropic.models import catalog_token
 from kimi_free_api.api.anthropic.reply import Reply, message_id, tool_use_id, usage_object
@@ -34,7 +34,7 @@ from kimi_free_api.core.conversation.prompt import build_prompt
 from kimi_free_api.core.guided.guided import GuidedAnswer
 from kimi_free_api.core.guided.tool_protocol import output_directive
 from kimi_free_api.core.request import ChatRequest
-from kimi_free_api.core.usage.usage import TokenCounter, measure
+from kimi_free_api.core.usage.usage import TokenCounter, Usage, measure
 
 
 async def input_tokens(counter: TokenCounter, chat: ChatRequest) -> int:
@@ -85,12 +85,13 @@ async def _respond(
         await read_answer(guided_batches(guided, None), reply, None)
         reply.finish(sources=True)
         reply.remember(guided.run)
-        body = message.body(reply.blocks, reply.stop, await _output_tokens(request, reply, guided))
+        body = message.body(reply.blocks, reply.stop, await _output_tokens(request, reply, guided, message))
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
-async def _output_tokens(request: web.Request, reply: Reply, guided: GuidedAnswer) -> int:
+async def _output_tokens(request: web.Request, reply: Reply, guided: GuidedAnswer, message: _Message) -> int:
     usage = await reply.answer.usage(request.app[TOKENS], "", guided.written or "".join(reply.answer.text))
+    counted(request, Usage(message.input_tokens, usage.completion_tokens, usage.reasoning_tokens))
     return usage.completion_tokens
 
 
@@ -107,7 +108,7 @@ async def _stream(
         reply.remember(guided.run)
         stop_reason, stop_sequence = reply.stop
         delta = {"stop_reason": stop_reason, "stop_sequence": stop_sequence}
-        usage = usage_object(message.input_tokens, await _output_tokens(request, reply, guided))
+        usage = usage_object(message.input_tokens, await _output_tokens(request, reply, guided, message))
         return encode(
             *reply.take_events(), {"type": "message_delta", "delta": delta, "usage": usage}, {"type": "message_stop"}
         )

@@ -10,7 +10,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from kimi_free_api.api.answer import ShownAnswer
-from kimi_free_api.api.answering import answered, read_answer, stream_answer
+from kimi_free_api.api.answering import answered, counted, read_answer, stream_answer, unshown_usage
 from kimi_free_api.api.auth import caller
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import TOKENS, service_of
@@ -46,7 +46,7 @@ async def _respond(
         return await _stream(request, chat, run, early)
     reply = ChatReply(chat, run, None)
     await read_answer(run.batches(), reply, None)
-    return completion(chat, run, reply, await reply.answer.usage(request.app[TOKENS], run.prompt))
+    return completion(chat, run, reply, counted(request, await reply.answer.usage(request.app[TOKENS], run.prompt)))
 
 
 def _chunked(data: bytes) -> bytes:
@@ -174,7 +174,11 @@ async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun, early: 
     async def closing() -> bytes:
         tail = answer.finish()
         answer.remember(run, "".join(answer.text))
-        usage = await answer.usage(request.app[TOKENS], run.prompt) if chat.include_usage else None
+        usage = None
+        if chat.include_usage:
+            usage = counted(request, await answer.usage(request.app[TOKENS], run.prompt))
+        else:
+            unshown_usage(request, answer, run.prompt)
         return render.ending(tail, answer.reason, usage)
 
     # The role chunk and the answer's first words (read while opening) share one write, and one send().

@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from kimi_free_api.api.answer import ShownAnswer
-from kimi_free_api.api.answering import guided_answer, guided_batches, read_answer, stream_answer
+from kimi_free_api.api.answering import counted, guided_answer, guided_batches, read_answer, stream_answer
 from kimi_free_api.api.context import TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart
 from kimi_free_api.api.openai.sse import DONE, ChunkRenderer, completion_id, error_event, usage_object
@@ -103,7 +103,7 @@ async def guided_completion(
             return await _stream(request, chat, guided, early)
         reply = ChatReply(chat, guided.run, None)
         await read_answer(guided_batches(guided, None), reply, None)
-        usage = await reply.answer.usage(request.app[TOKENS], guided.prompt, guided.written)
+        usage = counted(request, await reply.answer.usage(request.app[TOKENS], guided.prompt, guided.written))
         return completion(chat, guided.run, reply, usage)
 
 
@@ -123,7 +123,7 @@ async def _stream(
         reply.answer.remember(guided.run, "".join(reply.answer.text), reply.calls)
         usage = None
         if chat.include_usage:
-            usage = await reply.answer.usage(request.app[TOKENS], guided.prompt, guided.written)
+            usage = counted(request, await reply.answer.usage(request.app[TOKENS], guided.prompt, guided.written))
         return render.ending(tail, reply.answer.reason, usage)
 
     return await stream_answer(writer.response, render.role(), read, closing, failure)

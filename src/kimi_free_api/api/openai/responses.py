@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kimi_free_api.api.answering import answered, guided_answer, guided_batches, read_answer, stream_answer
+from kimi_free_api.api.answering import answered, counted, guided_answer, guided_batches, read_answer, stream_answer
 from kimi_free_api.api.auth import bearer_tokens, caller, credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
@@ -336,7 +336,10 @@ class _Creation:
     async def _finish(self, guided: GuidedAnswer, output: _Output) -> dict[str, Any]:
         """The final response object; a completed one is remembered for `previous_response_id` and continuity."""
         response = self.response
-        usage = await measure(self.request.app[TOKENS], guided.prompt, guided.written, "".join(output.reasoning))
+        usage = counted(
+            self.request,
+            await measure(self.request.app[TOKENS], guided.prompt, guided.written, "".join(output.reasoning)),
+        )
         incomplete = _INCOMPLETE.get(output.reason)
         if incomplete is not None:
             return response.body("incomplete", output.items, usage, incomplete=incomplete)

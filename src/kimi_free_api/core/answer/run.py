@@ -15,6 +15,7 @@ from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.events import ChatEvent, Finished, TextDelta, ThinkingDelta
 from kimi_free_api.core.models.modelspec import ModelSpec
 from kimi_free_api.core.ports import (
+    AnswerObserver,
     BatchSink,
     Conversation,
     ConversationStore,
@@ -41,6 +42,7 @@ class RunContext(Protocol):
     conversation_ttl_s: float
     open_grace_s: float
     keepalive_s: float
+    observer: AnswerObserver | None
 
 
 class ChatRun:
@@ -189,7 +191,7 @@ class ChatRun:
             while (more := await self._stream.next_batch()) is not None:
                 yield more
         except GatewayError as exc:
-            self._lease.failed(exc)
+            self._failed(exc)
             raise
 
     def relay(self, on_batch: BatchSink) -> asyncio.Future[None]:
@@ -203,7 +205,7 @@ class ChatRun:
 
         def on_end(error: GatewayError | None) -> None:
             if error is not None:
-                self._lease.failed(error)
+                self._failed(error)
             if not done.done():
                 if error is None:
                     done.set_result(None)
@@ -218,6 +220,12 @@ class ChatRun:
                 return done
         stream.push(on_batch, on_end)
         return done
+
+    def _failed(self, error: GatewayError) -> None:
+        """The answer broke off after it began: the account's health and the metrics hear of it."""
+        self._lease.failed(error)
+        if self._service.observer is not None:
+            self._service.observer.upstream_failed(error, "answer")
 
     def pause(self) -> None:
         if self._stream is not None:

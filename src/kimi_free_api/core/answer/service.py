@@ -30,6 +30,7 @@ from kimi_free_api.core.models.catalog import ModelCatalog
 from kimi_free_api.core.models.modelspec import CatalogModel, ModelSpec, resolve_model
 from kimi_free_api.core.ports import (
     AccountPool,
+    AnswerObserver,
     Conversation,
     ConversationStore,
     KimiUpstream,
@@ -82,9 +83,11 @@ class ChatService:
         keepalive_s: float = 15.0,
         aliases: ModelAliases | None = None,
         max_prompt_chars: int = 200_000,
+        observer: AnswerObserver | None = None,
     ) -> None:
         self.max_prompt_chars = max_prompt_chars
         self.keepalive_s = keepalive_s
+        self.observer = observer
         self.aliases = aliases or ModelAliases()
         self.upstream = upstream
         self.pool = pool
@@ -110,6 +113,13 @@ class ChatService:
 
     async def start(self, request: ChatRequest, on_wait: WaitHook | None = None) -> ChatRun:
         """Starts the answer: in the Kimi chat it continues when there is one, else in a new chat."""
+        asked = time.perf_counter()
+        run = await self._start_planned(request, on_wait)
+        if self.observer is not None:
+            self.observer.started(run.spec.name, time.perf_counter() - asked)
+        return run
+
+    async def _start_planned(self, request: ChatRequest, on_wait: WaitHook | None) -> ChatRun:
         plan = await self._plan(request)
         if plan.pinned is not None:
             try:
@@ -195,6 +205,8 @@ class ChatService:
                 renewing = isinstance(error, Unauthorized) and await self._renewed(lease, renewed, sent_at)
                 if not renewing:
                     lease.failed(error)
+                if self.observer is not None:
+                    self.observer.upstream_failed(error, "start")
                 if run is None:
                     lease.release()
                 if renewing:

@@ -1,0 +1,1 @@
+"""What the gateway counts for `/metrics` (Prometheus' text format)."""
