@@ -143,8 +143,11 @@ async def test_an_account_pasted_as_a_local_storage_dump_answers_at_once(
         )
         shown = (await admin.ok("GET", "/accounts"))["data"][0]
         assert shown["proxy"] == "socks5://u:***@127.0.0.1:9" and shown["health"] == "healthy"
-        pool_account = gateway.app["pool"].get(added["id"]) if False else None
-        del pool_account
+        # Nothing listens there: the account's calls fail cleanly, through its proxy and nowhere else.
+        with pytest.raises(openai.APIStatusError) as unreachable:
+            await _ask(gateway, key, "q3")
+        assert unreachable.value.status_code == 502 and "ProxyConnectionError" in unreachable.value.message
+        await admin.ok("PATCH", f"/accounts/{added['id']}", {"proxy": ""})
         assert await _ask(gateway, key, "q3") == expected_answer("q3", emulator.config)
 
         status, bad = await admin.call("POST", "/accounts", {"token": "{not json"})

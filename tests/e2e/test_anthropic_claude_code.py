@@ -23,7 +23,8 @@ async def test_a_claude_code_request_is_accepted(gateway: Gateway, account: Acco
     assert status == 200, raw[:500]
     events = [data for name, data in parse_sse(raw) if name != "ping"]
     assert events[0]["type"] == "message_start" and events[0]["message"]["model"] == "claude-opus-5-5"
-    assert events[0]["message"]["usage"]["input_tokens"] > 5_000
+    # The whole conversation as Kimi gets it, the 12 declarations compacted (core/guided/compaction.py).
+    assert events[0]["message"]["usage"]["input_tokens"] > 3_000
     blocks = [event["content_block"] for event in events if event["type"] == "content_block_start"]
     assert [block["type"] for block in blocks] == ["thinking", "text", "tool_use"]  # Opus maps to Kimi with thinking
     use = blocks[-1]

@@ -92,7 +92,7 @@ async def test_each_account_goes_through_its_own_proxy_and_the_rest_through_kimi
     emulator_address = emulator.base_url.removeprefix("http://")
     for proxy in proxies:
         sent = bytes(proxy.sent)
-        assert b"/api/auth/token/refresh" in sent  # the token exchange
+        assert b"/api/account.gateway.v1.AuthService/RefreshToken" in sent  # the token exchange
         assert b".ChatService/Chat HTTP/1.1" in sent  # the answer's stream
         assert re.search(rb"PUT \S+ HTTP/1.1\r\n", sent)  # the presigned upload to object storage
         assert set(proxy.targets) == {emulator_address}

@@ -28,6 +28,7 @@ from kimi_free_api.core.ports import CachedAccess, TokenCache
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.headers import browser_headers, identity_headers
+from kimi_free_api.upstream.proxies import unreachable
 
 log = logging.getLogger(__name__)
 # What a host answers for a call it does not serve (no route, wrong method, or a body it does not take).
@@ -220,7 +221,7 @@ class TokenResolver:
                 return response.status, answer
         except TimeoutError as exc:
             raise UpstreamTimeout("Kimi's token refresh timed out") from exc
-        except aiohttp.ClientError as exc:
+        except unreachable() as exc:
             raise UpstreamError(f"Could not reach Kimi to refresh the token: {type(exc).__name__}") from exc
 
 

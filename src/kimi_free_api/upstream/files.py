@@ -51,6 +51,7 @@ from kimi_free_api.config import Settings
 from kimi_free_api.core.attachments.blobs import Blob
 from kimi_free_api.core.attachments.files import AttachmentTimeout, LoadedFile
 from kimi_free_api.core.errors import InvalidRequest, NotFound, UpstreamError
+from kimi_free_api.upstream.proxies import unreachable
 
 DIRECT_UPLOAD = "/apiv2-files/file/upload"
 PARSE_PROGRESS = "/apiv2-files/kimi.gateway.file.v1.FileService/GetFileParseProgress"
@@ -242,7 +243,7 @@ class KimiFiles:
                     )
         except TimeoutError as exc:
             raise UpstreamError("the upload to object storage timed out", code="attachment_upload_failed") from exc
-        except aiohttp.ClientError as exc:
+        except unreachable() as exc:
             raise UpstreamError(
                 f"could not upload to object storage ({type(exc).__name__})", code="attachment_upload_failed"
             ) from exc

@@ -18,6 +18,16 @@ import aiohttp
 from kimi_free_api.config import SOCKS_SCHEMES, proxy_url_problem
 from kimi_free_api.core.errors import UpstreamUnavailable
 
+# What a call to Kimi raises when it cannot get through: aiohttp's own errors and, once a SOCKS session exists,
+# aiohttp-socks' (a refused or failing SOCKS proxy raises those, which are no aiohttp errors).
+_unreachable: tuple[type[Exception], ...] = (aiohttp.ClientError,)
+
+
+def unreachable() -> tuple[type[Exception], ...]:
+    """For `except unreachable():` around calls to Kimi; evaluated only when something was raised."""
+    return _unreachable
+
+
 # A token's own proxy URL, or "" for the global one.
 ProxyOf = Callable[[str], str]
 
@@ -67,8 +77,11 @@ class ProxyRoutes:
 def _session(proxy: str, cookies: aiohttp.abc.AbstractCookieJar) -> aiohttp.ClientSession:
     # limit=0: the default pool of 100 would queue the 101st concurrent stream.
     if proxy and urlsplit(proxy).scheme.lower() in SOCKS_SCHEMES:
-        # Imported only when configured, like the Redis client: most gateways never use a SOCKS proxy.
-        from aiohttp_socks import ProxyConnector
+        # Imported only when configured, like the Redis client: most gateways never use a SOCKS proxy (0.5 MB).
+        from aiohttp_socks import ProxyConnectionError, ProxyConnector, ProxyError, ProxyTimeoutError
+
+        global _unreachable  # noqa: PLW0603 (the SOCKS errors exist only once their package is loaded)
+        _unreachable = (aiohttp.ClientError, ProxyError, ProxyConnectionError, ProxyTimeoutError)
 
         connector: aiohttp.BaseConnector = ProxyConnector.from_url(proxy, limit=0, ttl_dns_cache=300)
         return aiohttp.ClientSession(connector=connector, cookie_jar=cookies, trust_env=False)

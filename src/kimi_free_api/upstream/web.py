@@ -22,7 +22,7 @@ from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.files import KimiFiles, refer_to_files
 from kimi_free_api.upstream.frames import FrameTranslator
 from kimi_free_api.upstream.plan import SUBSCRIPTION_STATS, parse_plan
-from kimi_free_api.upstream.proxies import ProxyRoutes
+from kimi_free_api.upstream.proxies import ProxyRoutes, unreachable
 from kimi_free_api.upstream.stream import WebChatStream
 from kimi_free_api.upstream.trace import TraceRecorder
 from kimi_free_api.upstream.watchdog import IdleWatchdog
@@ -106,7 +106,7 @@ class KimiWebAdapter:
             return await session.post(self._base + path, data=body, headers=headers, timeout=limits)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"Kimi did not answer in time ({path.rsplit('/', 1)[-1]})") from exc
-        except aiohttp.ClientError as exc:
+        except unreachable() as exc:
             raise UpstreamError(f"Could not reach Kimi: {type(exc).__name__}") from exc
 
     async def _post_with_refresh(
