@@ -13,8 +13,8 @@ from kimi_free_api.core.conversation.prompt import build_prompt
 from kimi_free_api.core.guided import native_calls
 from kimi_free_api.core.guided.compaction import DECLARATIONS_BUDGET, compact_declarations, compact_schema
 from kimi_free_api.core.guided.persona import PERSONA_RULE, is_persona_call
-from kimi_free_api.core.guided.reply import ReplyGate, read_reply
-from kimi_free_api.core.guided.tool_protocol import CallDraft, output_directive
+from kimi_free_api.core.guided.reply import SYNTAXES, read_reply
+from kimi_free_api.core.guided.tool_protocol import BlockGate, CallDraft, output_directive
 from kimi_free_api.core.guided.tools import FunctionTool, ToolSet
 from kimi_free_api.core.request import Message
 
@@ -72,7 +72,7 @@ def test_whichever_call_form_comes_first_wins() -> None:
 
 def stream(text: str, cuts: list[int]) -> tuple[str, str]:
     """What a gate shows while `text` arrives cut at `cuts`, and what it flushes at the end."""
-    gate = ReplyGate()
+    gate = BlockGate(SYNTAXES)
     shown = ""
     for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True):
         shown += gate.feed(text[start:end])
@@ -101,7 +101,7 @@ def test_streamed_one_character_at_a_time() -> None:
 
 
 def test_the_gate_holds_back_only_a_bounded_tail() -> None:
-    gate = ReplyGate()
+    gate = BlockGate(SYNTAXES)
     shown = gate.feed("x" * 10_000 + "<|tool_ca")
     assert shown == "x" * 10_000  # only the possible marker waits
 
@@ -206,5 +206,6 @@ def test_a_directive_too_long_for_the_message_goes_to_the_file_too() -> None:
 def test_native_marker_search_is_linear() -> None:
     # A reply full of near-markers: one str.find and a bounded tail check, never a backtracking search.
     text = "<|tool_cal" * 50_000
-    assert native_calls.find_block(text) == -1
-    assert native_calls.holds_prefix(text) == len(text) - len("<|tool_cal")
+    assert read_reply(text).calls == ()
+    gate = BlockGate(SYNTAXES)
+    assert gate.feed(text) == text[: -len("<|tool_cal")]

@@ -26,8 +26,8 @@ from kimi_free_api.core.events import ChatEvent, Finished, FinishReason, TextDel
 from kimi_free_api.core.guided.json_output import check_json
 from kimi_free_api.core.guided.jsonschema import schema_errors
 from kimi_free_api.core.guided.persona import is_persona_call, persona_problem
-from kimi_free_api.core.guided.reply import ReplyGate, read_reply
-from kimi_free_api.core.guided.tool_protocol import ParsedReply, repair_request
+from kimi_free_api.core.guided.reply import SYNTAXES, read_reply
+from kimi_free_api.core.guided.tool_protocol import BlockGate, ParsedReply, repair_request
 from kimi_free_api.core.guided.tools import JsonOutput, ToolSet
 from kimi_free_api.core.ports import WaitHook
 from kimi_free_api.core.request import ToolCall
@@ -100,7 +100,7 @@ class GuidedAnswer:
     async def batches(self, on_wait: WaitHook | None = None) -> AsyncGenerator[list[GuidedEvent], None]:
         """The answer as events; text comes only as the checked content. Raises `InvalidModelOutput`."""
         live = self.streams_prose
-        gate = ReplyGate() if live and self._tools is not None else None
+        gate = BlockGate(SYNTAXES) if live and self._tools is not None else None
         shown = False
         async for batch in self._read(live, gate):
             shown = shown or any(type(event) is TextDelta for event in batch)
@@ -136,7 +136,7 @@ class GuidedAnswer:
         # The first reply's prose is out already: the repaired one adds its text only when it calls nothing.
         return "" if verdict.calls or not verdict.content else "\n\n" + verdict.content
 
-    async def _read(self, live: bool, gate: ReplyGate | None) -> AsyncIterator[list[GuidedEvent]]:
+    async def _read(self, live: bool, gate: BlockGate | None) -> AsyncIterator[list[GuidedEvent]]:
         """One reply: thinking and search pass through; text too when `live`, as far as `gate` (if any) lets it."""
         text: list[str] = []
         async for batch in self.run.batches():

@@ -24,19 +24,6 @@ CALL_END = "<|tool_call_end|>"
 SECTION_END = "<|tool_calls_section_end|>"
 
 
-def find_block(text: str) -> int:
-    """Where the native markup begins in `text`, or -1."""
-    return text.find(MARK)
-
-
-def holds_prefix(text: str) -> int:
-    """Where a marker may begin at the very end of `text` (more text could complete it), or len(text)."""
-    for index in range(max(0, len(text) - len(MARK) + 1), len(text)):
-        if MARK.startswith(text[index:]):
-            return index
-    return len(text)
-
-
 def _name(header: str) -> str:
     name = header.strip()
     if name.startswith("functions."):
@@ -45,8 +32,21 @@ def _name(header: str) -> str:
     return head if colon and index.strip().isdigit() else name
 
 
+class NativeSyntax:
+    """The `CallSyntax` of Kimi's native markup, beside our `<tool_call>` elements (core/guided/reply.py)."""
+
+    def block_start(self, text: str, *, final: bool) -> int:
+        return text.find(MARK)
+
+    def may_begin(self, tail: str) -> bool:
+        return MARK.startswith(tail)
+
+    def calls(self, block: str) -> tuple[CallDraft, ...]:
+        return parse_block(block)
+
+
 def parse_block(block: str) -> tuple[CallDraft, ...]:
-    """The calls of a native block (`block` starts at `find_block`'s index)."""
+    """The calls of a native block (`block` starts at its first marker)."""
     drafts = []
     for piece in block.split(CALL_BEGIN)[1:]:
         body = piece.split(CALL_END, 1)[0].split(SECTION_END, 1)[0]

@@ -262,24 +262,25 @@ def _closing_tag(block: str, start: int) -> tuple[int, int]:
 _SYNTAXES: tuple[CallSyntax, ...] = (ElementSyntax(),)
 
 
-def _first_block(text: str, *, final: bool) -> tuple[int, CallSyntax | None]:
+def _first_block(text: str, syntaxes: Sequence[CallSyntax], *, final: bool) -> tuple[int, CallSyntax | None]:
     found: tuple[int, CallSyntax | None] = (-1, None)
-    for syntax in _SYNTAXES:
+    for syntax in syntaxes:
         start = syntax.block_start(text, final=final)
         if start >= 0 and (found[1] is None or start < found[0]):
             found = (start, syntax)
     return found
 
 
-def parse_reply(text: str) -> ParsedReply:
-    start, syntax = _first_block(text, final=True)
+def parse_reply(text: str, syntaxes: Sequence[CallSyntax] = _SYNTAXES) -> ParsedReply:
+    """The prose and the calls of a complete reply, in the syntax whose block starts first."""
+    start, syntax = _first_block(text, syntaxes, final=True)
     if syntax is None:
         return ParsedReply(text, (), has_block=False)
     return ParsedReply(text[:start].rstrip(), syntax.calls(text[start:]), has_block=True)
 
 
-def _may_begin_block(tail: str) -> bool:
-    return any(syntax.may_begin(tail) for syntax in _SYNTAXES)
+def _may_begin_block(tail: str, syntaxes: Sequence[CallSyntax]) -> bool:
+    return any(syntax.may_begin(tail) for syntax in syntaxes)
 
 
 class BlockGate:
@@ -287,9 +288,10 @@ class BlockGate:
     so protocol text never reaches `content`. What it holds is bounded (`_LOOKBACK` + `_BLANK_HOLD`), so each
     delta costs time in proportion to its own length."""
 
-    __slots__ = ("_pending", "started")
+    __slots__ = ("_pending", "_syntaxes", "started")
 
-    def __init__(self) -> None:
+    def __init__(self, syntaxes: Sequence[CallSyntax] = _SYNTAXES) -> None:
+        self._syntaxes = syntaxes
         self._pending = ""
         self.started = False
 
@@ -298,14 +300,14 @@ class BlockGate:
         if self.started:
             return ""
         pending = self._pending + text
-        start, syntax = _first_block(pending, final=False)
+        start, syntax = _first_block(pending, self._syntaxes, final=False)
         if syntax is not None:
             self.started = True
             self._pending = ""
             return pending[:start].rstrip()
         hold = len(pending)
         for index in range(max(0, len(pending) - _LOOKBACK), len(pending)):
-            if pending[index] in "<`" and _may_begin_block(pending[index:]):
+            if pending[index] in "<`" and _may_begin_block(pending[index:], self._syntaxes):
                 hold = index
                 break
         # Trailing blank space too: it belongs to the prose only if more prose follows.
@@ -319,7 +321,7 @@ class BlockGate:
         pending, self._pending = self._pending, ""
         if self.started:
             return ""
-        start, syntax = _first_block(pending, final=True)
+        start, syntax = _first_block(pending, self._syntaxes, final=True)
         if syntax is None:
             return pending
         self.started = True
