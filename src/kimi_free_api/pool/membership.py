@@ -5,26 +5,13 @@ pool without a restart. Answers already running on an account that leaves finish
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
+from kimi_free_api.core.access.stored import StoredAccountView
 from kimi_free_api.pool.accounts import Account
 from kimi_free_api.pool.scheduler import Scheduler
 
 
-class StoredAccountLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def token(self) -> str: ...
-    @property
-    def label(self) -> str: ...
-    @property
-    def proxy(self) -> str: ...
-    @property
-    def disabled(self) -> bool: ...
-
-
-def follow_store(pool: Scheduler, stored: Iterable[StoredAccountLike], configured: frozenset[str]) -> list[Account]:
+def follow_store(pool: Scheduler, stored: Iterable[StoredAccountView], configured: frozenset[str]) -> list[Account]:
     """Makes the pool's server accounts those `configured` (KIMI_TOKENS) plus the stored ones not disabled;
     answers the stored accounts that are in the pool."""
     wanted = {record.id: record for record in stored if not record.disabled}

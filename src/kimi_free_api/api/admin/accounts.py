@@ -8,11 +8,12 @@ import time
 
 from aiohttp import web
 
-from kimi_free_api.api.admin.ports import AdminContext, LiveAccount, StoredAccountView
+from kimi_free_api.api.admin.ports import AdminContext, LiveAccount
 from kimi_free_api.api.admin.replies import object_body, reply, text_field
 from kimi_free_api.api.admin.session import require_admin
 from kimi_free_api.api.fields import fail, optional
 from kimi_free_api.core.access.pasted import token_from_paste
+from kimi_free_api.core.access.stored import StoredAccountView
 from kimi_free_api.core.credentials import credential_id
 from kimi_free_api.core.errors import GatewayError, NotFound
 from kimi_free_api.redact import mask_proxy, mask_token, redact

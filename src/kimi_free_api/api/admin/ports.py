@@ -11,21 +11,7 @@ from aiohttp import web
 
 from kimi_free_api.core.access.callers import KeyLimits
 from kimi_free_api.core.access.plan import AccountPlan
-
-
-class StoredAccountView(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def token(self) -> str: ...
-    @property
-    def label(self) -> str: ...
-    @property
-    def added(self) -> float: ...
-    @property
-    def disabled(self) -> bool: ...
-    @property
-    def proxy(self) -> str: ...
+from kimi_free_api.core.access.stored import StoredAccountView
 
 
 class StoredKeyView(Protocol):
