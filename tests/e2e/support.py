@@ -82,6 +82,22 @@ async def spawn_gateway(env: dict[str, str]) -> tuple[asyncio.subprocess.Process
     raise AssertionError("the gateway did not start")
 
 
+async def run_cli(*args: str, env: dict[str, str] | None = None, timeout_s: float = 30) -> tuple[int, str, str]:
+    """`kimi-free-api ARGS` run to its end: (exit status, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kimi_free_api",
+        *args,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
 async def stop_process(process: asyncio.subprocess.Process) -> None:
     if process.returncode is None:
         process.send_signal(signal.SIGINT)

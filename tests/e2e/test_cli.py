@@ -20,7 +20,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from kimi_free_api.state.sqlite import SqliteStore
-from tests.e2e.support import free_port, stop_process
+from tests.e2e.support import free_port, run_cli, stop_process
 from tests.e2e.test_tools import function_calls
 
 
@@ -103,18 +103,7 @@ async def test_invalid_setting_is_reported() -> None:
 
 
 async def _cli(*args: str, data_dir: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kimi_free_api",
-        *args,
-        env={**os.environ, "DATA_DIR": data_dir, **(env or {})},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
+    return await run_cli(*args, env={"DATA_DIR": data_dir, **(env or {})})
 
 
 async def test_accounts_are_added_listed_masked_and_removed() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import stat
 import sys
@@ -16,7 +15,7 @@ import aiohttp
 import orjson
 from openai import AsyncOpenAI
 
-from tests.e2e.support import free_port, spawn_gateway, stop_process
+from tests.e2e.support import free_port, run_cli, spawn_gateway, stop_process
 
 # The 2026 catalog entry shape (evidence row 47): an `id`, reasoning-effort options, no `thinking` flag.
 CATALOG_2026 = [
@@ -89,23 +88,8 @@ async def _refresh_token(url: str) -> str:
 async def _doctor(url: str, token: str, tmp_path: Path, *extra: str) -> tuple[int, str, str]:
     token_file = tmp_path / "token"
     token_file.write_text(token)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kimi_free_api",
-        "doctor",
-        "--base-url",
-        url,
-        "--token-file",
-        str(token_file),
-        *extra,
-        env={**os.environ, "DATA_DIR": str(tmp_path / "data")},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 100)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
+    args = ("doctor", "--base-url", url, "--token-file", str(token_file), *extra)
+    return await run_cli(*args, env={"DATA_DIR": str(tmp_path / "data")}, timeout_s=100)
 
 
 def _results(table: str) -> dict[str, str]:
@@ -278,55 +262,23 @@ async def test_a_refused_token_exits_3_without_showing_it(tmp_path: Path) -> Non
 
 
 async def test_doctor_without_a_token_is_a_usage_error(tmp_path: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kimi_free_api",
-        "doctor",
-        "--base-url",
-        "http://127.0.0.1:9",
-        env={**os.environ, "DATA_DIR": str(tmp_path), "KIMI_TOKENS": "", "KIMI_TOKENS_FILE": ""},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 2
-    assert b"doctor needs a Kimi token" in stderr
+    env = {"DATA_DIR": str(tmp_path), "KIMI_TOKENS": "", "KIMI_TOKENS_FILE": ""}
+    status, _, stderr = await run_cli("doctor", "--base-url", "http://127.0.0.1:9", env=env)
+    assert status == 2
+    assert "doctor needs a Kimi token" in stderr
 
 
 async def test_the_emulator_refuses_a_file_that_is_not_a_trace(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.jsonl"
     bogus.write_text('{"kind": "frame", "shape": {}}\n')
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kimi_free_api",
-        "emulator",
-        "--port",
-        str(free_port()),
-        "--replay",
-        str(bogus),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 2
-    assert b"not a kimi-free-api trace" in stderr
+    status, _, stderr = await run_cli("emulator", "--port", str(free_port()), "--replay", str(bogus))
+    assert status == 2
+    assert "not a kimi-free-api trace" in stderr
 
 
 async def test_an_unreachable_kimi_exits_3_and_the_servers_account_is_used(tmp_path: Path) -> None:
     access = "eyJhbGciOiJIUzI1NiJ9.eyJ0eXAiOiJhY2Nlc3MifQ.c2lnbmF0dXJl"  # typ=access: no exchange is tried
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kimi_free_api",
-        "doctor",
-        "--base-url",
-        f"http://127.0.0.1:{free_port()}",
-        env={**os.environ, "DATA_DIR": str(tmp_path), "KIMI_TOKENS": access},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, _ = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 3
-    assert "could not run the script: Kimi could not be reached" in stdout.decode()
+    env = {"DATA_DIR": str(tmp_path), "KIMI_TOKENS": access}
+    status, stdout, _ = await run_cli("doctor", "--base-url", f"http://127.0.0.1:{free_port()}", env=env, timeout_s=60)
+    assert status == 3
+    assert "could not run the script: Kimi could not be reached" in stdout
