@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,7 @@ from yarl import URL
 
 from kimi_free_api.emulator import Emulator
 from kimi_free_api.emulator.answers import expected_answer
+from kimi_free_api.emulator.faults import Fault
 from tests.e2e.admin_client import ADMIN_KEY, AdminSession, admin_session
 from tests.e2e.support import Gateway, GatewayFactory, eventually, openai_client
 
@@ -147,8 +149,13 @@ async def test_an_account_pasted_as_a_local_storage_dump_answers_at_once(
         with pytest.raises(openai.APIStatusError) as unreachable:
             await _ask(gateway, key, "q3")
         assert unreachable.value.status_code == 502 and "ProxyConnectionError" in unreachable.value.message
-        await admin.ok("PATCH", f"/accounts/{added['id']}", {"proxy": ""})
+        assert (await admin.ok("GET", "/accounts"))["data"][0]["health"] == "cooling"  # three failures in a row
+        # Fixing the route ends the rest those failures earned: the next answer does not wait it out.
+        fixed = await admin.ok("PATCH", f"/accounts/{added['id']}", {"proxy": ""})
+        assert fixed["health"] == "healthy" and fixed["proxy"] is None
+        started = time.monotonic()
         assert await _ask(gateway, key, "q3") == expected_answer("q3", emulator.config)
+        assert time.monotonic() - started < 5
 
         status, bad = await admin.call("POST", "/accounts", {"token": "{not json"})
         assert status == 400 and bad["error"]["param"] == "token"
@@ -260,6 +267,22 @@ async def test_the_request_log_records_each_request_without_its_prompt(
         assert (await admin.ok("GET", "/log?key=nobody"))["data"] == []
         status, bad = await admin.call("GET", "/log?status=teapot")
         assert status == 400 and bad["error"]["param"] == "status"
+
+
+async def test_a_stream_broken_off_after_its_headers_is_logged_as_the_failure_it_ended_with(
+    gateway_factory: GatewayFactory, emulator: Emulator
+) -> None:
+    gateway = await _console(gateway_factory)
+    async with admin_session(gateway.url) as admin:
+        key, _ = await _with_account_and_key(admin, emulator)
+        emulator.add_fault(Fault(kind="stream_error", after_events=2))
+        with pytest.raises(openai.APIError):
+            await _ask(gateway, key, "broken", stream=True)
+        await _ask(gateway, key, "whole", stream=True)
+        log = (await admin.ok("GET", "/log"))["data"]
+        assert [e["status"] for e in log] == [200, 502]  # the HTTP status was 200; the stream ended in a 502
+        assert log[1]["first_content_ms"] is not None
+        assert [e["status"] for e in (await admin.ok("GET", "/log?status=5xx"))["data"]] == [502]
 
 
 async def test_the_log_keeps_prompts_only_when_asked_and_only_as_many_entries_as_set(

@@ -18,7 +18,7 @@ from aiohttp import web
 from kimi_free_api.api.answer import ShownAnswer
 from kimi_free_api.api.context import METRICS, service_of
 from kimi_free_api.api.keepalive import SSE_COMMENTS, EarlyStart, QuietWriter, StreamStyle
-from kimi_free_api.api.metering import answer_slot, answer_started
+from kimi_free_api.api.metering import answer_slot, answer_started, failed_in_stream
 from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
 from kimi_free_api.core.events import ChatEvent
@@ -80,6 +80,7 @@ async def _start_and_respond(
     except GatewayError as exc:
         if early is None or early.response is None:
             raise
+        failed_in_stream(exc)
         with contextlib.suppress(ConnectionError):
             await early.response.write(failed_to_start(exc))
             await early.response.write_eof()
@@ -155,6 +156,7 @@ async def stream_answer(
         await read()
         ending = await closing()
     except GatewayError as exc:
+        failed_in_stream(exc)
         ending = failure(exc)
     except ConnectionError:
         return response

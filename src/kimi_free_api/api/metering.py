@@ -24,6 +24,7 @@ from kimi_free_api.core.access.callers import (
 )
 from kimi_free_api.core.access.requestlog import LogEntry, LogWriter, current_entry
 from kimi_free_api.core.answer.run import ChatRun
+from kimi_free_api.core.errors import GatewayError
 from kimi_free_api.core.request import ChatRequest
 
 LIMITER = web.AppKey("key_limiter", KeyLimiter)
@@ -63,7 +64,7 @@ async def request_log_middleware(request: web.Request, handler: Handler) -> web.
     token = current_entry.set(entry)
     try:
         response = await handler(request)
-        entry.status = response.status
+        entry.status = entry.status or response.status
         return response
     except web.HTTPException as exc:
         entry.status = exc.status
@@ -112,6 +113,14 @@ async def answer_slot(request: web.Request, chat: ChatRequest) -> AsyncIterator[
         yield
     finally:
         await limiter.release(caller.key_id, slot)
+
+
+def failed_in_stream(error: GatewayError) -> None:
+    """A stream that failed after its 200 went out is logged with the status of the error event it ended with, so
+    the log's status filter finds it among the failures."""
+    entry = current_entry.get()
+    if entry is not None:
+        entry.status = error.status
 
 
 def answer_started(request: web.Request, run: ChatRun) -> None:

@@ -137,6 +137,14 @@ class Scheduler:
     def get(self, account_id_: str) -> Account | None:
         return self._accounts.get(account_id_)
 
+    def reroute(self, account_id_: str, proxy: str) -> None:
+        """Sends the account's traffic through another proxy. The failures that rested it may have been the old
+        route's, so a changed route starts afresh rather than sitting out a cooldown the admin just fixed."""
+        account = self._accounts.get(account_id_)
+        if account is not None and account.proxy != proxy:
+            account.proxy = proxy
+            self.revive(account)
+
     def server_tokens(self) -> tuple[str, ...]:
         return tuple(a.token for a in self._server)
 

@@ -77,7 +77,8 @@ def _proxy(body: dict[str, object], default: str) -> str:
 
 def _join(admin: AdminContext, token: str, label: str, proxy: str) -> LiveAccount:
     account = admin.pool.add_server_account(token)
-    account.label, account.proxy = label, proxy
+    account.label = label
+    admin.pool.reroute(account.id, proxy)
     return account
 
 
