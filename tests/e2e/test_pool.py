@@ -191,6 +191,23 @@ async def test_waiting_for_capacity_then_429(gateway_factory: GatewayFactory, em
     assert list(results) == [expected_answer("first", emulator.config), expected_answer("second", emulator.config)]
 
 
+async def test_accounts_resting_past_the_wait_are_refused_at_once(
+    gateway_factory: GatewayFactory, emulator: Emulator
+) -> None:
+    only = emulator.create_account("only")
+    gateway = await _server(gateway_factory, [only], capacity_wait_s=30.0)
+    emulator.add_fault(Fault(kind="rate_limited", retry_after=60))
+    async with openai_client(gateway, API_KEY) as client:
+        with pytest.raises(openai.RateLimitError):
+            await _ask(client, "refused by Kimi")
+        # The account rests 60 s, longer than a request waits: the answer is the same 429 now, not in 30 s.
+        started = time.monotonic()
+        with pytest.raises(openai.RateLimitError) as caught:
+            await _ask(client, "would wait in vain")
+        assert time.monotonic() - started < 2.0
+        assert 55 <= float(caught.value.response.headers["Retry-After"]) <= 60
+
+
 async def test_keepalive_comments_while_waiting_and_silent(
     gateway_factory: GatewayFactory, emulator: Emulator, account: Account
 ) -> None:

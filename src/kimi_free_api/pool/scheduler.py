@@ -319,7 +319,7 @@ class Scheduler:
             soonest = _soonest_change(usable, now, self.settings.min_interval_s)
             if self._shared is not None:
                 soonest = min(soonest or math.inf, now + _SHARED_POLL_S)
-            if now >= deadline:
+            if now >= deadline or _cooling_past(usable, deadline):
                 raise RateLimited(
                     "Every Kimi account for this request is busy or cooling down; try again shortly.",
                     code="accounts_busy",
@@ -345,6 +345,12 @@ def _soonest_change(accounts: Iterable[Account], now: float, min_interval_s: flo
     times = [a.cooldown_until for a in accounts if a.cooldown_until > now]
     times += [a.last_start + min_interval_s for a in accounts if a.last_start + min_interval_s > now]
     return min(times) if times else None
+
+
+def _cooling_past(accounts: list[Account], deadline: float) -> bool:
+    """Whether every account rests beyond the deadline: waiting would only delay the same refusal (a busy account
+    may be released at any moment, so only cooldowns count)."""
+    return all(a.cooldown_until > deadline for a in accounts)
 
 
 def _nothing_usable(candidates: list[Account], tokens: tuple[str, ...]) -> GatewayError:
