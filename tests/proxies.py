@@ -1,13 +1,16 @@
 """Two tiny proxies on loopback for the per-account proxy tests: HTTP (CONNECT and absolute-URI forwarding) and
-SOCKS5 (no authentication). Each records the target host:port of every connection it relays and the bytes the
-client sent through it (plain HTTP to the emulator, so a test can tell whose calls passed), and refuses any target
-off loopback, so a test can never reach out through them."""
+SOCKS5 (no authentication). Each records every connection it relays (how: CONNECT tunnel, absolute-URI forwarding
+or SOCKS5, and to which host:port) and the bytes the client sent through it (plain HTTP to an emulator on HTTP, so
+a test can tell whose calls passed; TLS to one on HTTPS), and refuses any target off loopback, so a test can never
+reach out through them."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import struct
+from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit
 
 
@@ -31,16 +34,27 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen
         writer.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    # "connect": an HTTP CONNECT tunnel (what a client opens for https://), "forward": an absolute-URI request
+    mode: Literal["connect", "forward", "socks5"]
+    target: str  # host:port
+
+
 class RecordingProxy:
-    """Common part: a listening socket, the list of targets relayed, and the byte pump."""
+    """Common part: a listening socket, the connections relayed, and the byte pump."""
 
     scheme = ""
 
     def __init__(self) -> None:
-        self.targets: list[str] = []
+        self.relayed: list[Relayed] = []
         self.sent = bytearray()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def targets(self) -> list[str]:
+        return [connection.target for connection in self.relayed]
 
     @property
     def url(self) -> str:
@@ -73,10 +87,12 @@ class RecordingProxy:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
 
-    async def _connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(
+        self, mode: Literal["connect", "forward", "socks5"], host: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if not _loopback(host):
             raise ValueError(f"refusing a target off loopback: {host}")
-        self.targets.append(f"{host}:{port}")
+        self.relayed.append(Relayed(mode, f"{host}:{port}"))
         target = await asyncio.open_connection(host, port)
         self._writers.add(target[1])
         return target
@@ -97,14 +113,14 @@ class HttpProxy(RecordingProxy):
         method, target, _version = head.split(b"\r\n", 1)[0].decode().split(" ")
         if method == "CONNECT":
             host, _, port = target.rpartition(":")
-            upstream = await self._connect(host, int(port))
+            upstream = await self._connect("connect", host, int(port))
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await writer.drain()
         else:
             # Forwarding: the origin server reads the absolute-form request line as it is.
             parts = urlsplit(target)
             assert parts.hostname is not None
-            upstream = await self._connect(parts.hostname, parts.port or 80)
+            upstream = await self._connect("forward", parts.hostname, parts.port or 80)
             self.sent += head
             upstream[1].write(head)
         await self._both_ways((reader, writer), upstream)
@@ -129,7 +145,7 @@ class Socks5Proxy(RecordingProxy):
         (port,) = struct.unpack("!H", await reader.readexactly(2))
         if command != 1:
             raise ValueError("only CONNECT")
-        upstream = await self._connect(host, port)
+        upstream = await self._connect("socks5", host, port)
         writer.write(b"\x05\x00\x00\x01" + bytes(4) + b"\x00\x00")
         await writer.drain()
         await self._both_ways((reader, writer), upstream)

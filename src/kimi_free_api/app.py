@@ -228,7 +228,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     shared = _redis_state(settings.redis_url) if settings.redis_url else None
     pool = build_pool(settings, store, shared)
     # Each account's calls leave through its own proxy, or KIMI_PROXY.
-    routes = ProxyRoutes(settings.kimi_proxy, pool.proxy_of)
+    routes = ProxyRoutes(settings.kimi_proxy, pool.proxy_of, ca_file=settings.kimi_ca_file)
     adapter = KimiWebAdapter(routes, settings, token_cache=shared or store)
     fetcher = SafeFetcher(
         policy_vet(settings.allow_loopback_fetch),

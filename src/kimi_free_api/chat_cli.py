@@ -119,7 +119,7 @@ class DirectChat:
     def __init__(self, options: ChatOptions, settings: Settings) -> None:
         self._token = options.token
         self._model = options.model
-        self._routes = ProxyRoutes(settings.kimi_proxy)
+        self._routes = ProxyRoutes(settings.kimi_proxy, ca_file=settings.kimi_ca_file)
         self._adapter = KimiWebAdapter(self._routes, settings)
         self._catalog = ModelCatalog(self._adapter, _CATALOG_TTL_S)
         self._chat_id = ""

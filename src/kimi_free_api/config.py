@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,20 @@ def proxy_url_problem(url: str) -> str:
         return "the proxy URL has an invalid port"
     if not parts.hostname or (parts.scheme.lower() in SOCKS_SCHEMES and port is None):
         return "a proxy URL needs a host (and, for SOCKS, a port)"
+    return ""
+
+
+def ca_file_problem(path: str) -> str:
+    """What makes `path` unusable as a file of PEM CA certificates ("" when it is usable, or empty)."""
+    if not path:
+        return ""
+    try:
+        # A bare context: reading the file is the check, without loading the system's certificates every time.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError:  # before OSError, its base class
+        return f"no PEM certificate could be read from {path}"
+    except OSError as exc:
+        return f"{exc.strerror or exc}: {path}"
     return ""
 
 
@@ -84,6 +99,9 @@ class Settings:
     kimi_language: str = "zh-CN"
     kimi_timezone: str = "Asia/Shanghai"
     kimi_proxy: str = ""
+    # PEM file of CA certificates trusted for Kimi and its object storage besides the system's (a TLS-inspecting
+    # proxy's own CA); empty trusts the system's only. Verification is never turned off.
+    kimi_ca_file: str = ""
     # Append the shape of every envelope of Kimi's Chat streams (no text, ids or tokens) to this JSONL file, for a
     # bug report (upstream/trace.py); empty records nothing. Off by default: it costs a write per envelope.
     kimi_trace_file: str = ""
@@ -288,6 +306,8 @@ class Settings:
             raise SettingsError("MAX_IN_FLIGHT_PER_ACCOUNT, FAILOVER_ATTEMPTS and CLEANUP_ATTEMPTS must be at least 1")
         if problem := proxy_url_problem(self.kimi_proxy):
             raise SettingsError(f"KIMI_PROXY: {problem}")
+        if problem := ca_file_problem(self.kimi_ca_file):
+            raise SettingsError(f"KIMI_CA_FILE: {problem}")
         self.model_alias_rules  # noqa: B018 (raises SettingsError for a malformed map)
         if not self.overload_retry_after_s >= 0:  # also refuses NaN
             raise SettingsError("OVERLOAD_RETRY_AFTER_S must not be negative")

@@ -18,12 +18,14 @@ from kimi_free_api.app import create_app, make_runner
 from kimi_free_api.config import Settings
 from kimi_free_api.emulator import Account, Emulator, EmulatorConfig
 from tests.e2e.support import Gateway, GatewayFactory, free_port, openai_client
+from tests.tls import emulator_tls
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+    """Plain HTTP, or HTTPS when a test parametrizes it indirectly with `tests.tls.HTTPS`."""
     emu = Emulator(EmulatorConfig())
-    await emu.start("127.0.0.1", 0)
+    await emu.start("127.0.0.1", 0, emulator_tls(request))
     try:
         yield emu
     finally:

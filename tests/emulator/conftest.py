@@ -1,4 +1,5 @@
-"""An emulator on a loopback socket, an account on it, and an HTTP session pointed at it."""
+"""An emulator on a loopback socket (HTTPS when parametrized indirectly with `tests.tls.HTTPS`), an account on it,
+and an HTTP session pointed at it."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import aiohttp
 import pytest
 
 from kimi_free_api.emulator import Account, Emulator, EmulatorConfig
+from tests.tls import emulator_tls, trusting
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
     emu = Emulator(EmulatorConfig(event_count=5, thinking_events=3, search_results=2))
-    await emu.start("127.0.0.1", 0)
+    await emu.start("127.0.0.1", 0, emulator_tls(request))
     try:
         yield emu
     finally:
@@ -26,7 +28,9 @@ def account(emulator: Emulator) -> Account:
 
 
 @pytest.fixture
-async def session(emulator: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
+async def session(emulator: Emulator, request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.ClientSession]:
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(base_url=emulator.base_url, timeout=timeout) as http:
+    tls = emulator.base_url.startswith("https:")
+    connector = aiohttp.TCPConnector(ssl=trusting(request.getfixturevalue("tls_ca")) if tls else True)
+    async with aiohttp.ClientSession(base_url=emulator.base_url, timeout=timeout, connector=connector) as http:
         yield http

@@ -13,6 +13,7 @@ import pytest
 from kimi_free_api.emulator import Account, Emulator, Fault
 from kimi_free_api.emulator.answers import AttachedFile, expected_answer
 from kimi_free_api.emulator.files import DIRECT_UPLOAD, PARSE_PROCESS, PARSE_PROGRESS, PRESIGN, REGISTER
+from tests.tls import HTTPS
 
 from .client import call, chat, chat_body
 
@@ -123,6 +124,18 @@ async def test_presign_flow(session: aiohttp.ClientSession, account: Account, em
     assert parsed == {"files": [{"id": registered["id"], "status": "parsed"}]}
     [file] = emulator.state.files.values()
     assert (file.size, file.sha256, file.kind) == (len(DATA), SHA, action)
+
+
+@pytest.mark.parametrize("emulator", [HTTPS], indirect=True)
+async def test_on_https_the_urls_it_hands_out_are_https(
+    session: aiohttp.ClientSession, account: Account, emulator: Emulator
+) -> None:
+    assert emulator.base_url.startswith("https://127.0.0.1:")
+    signed = await _presigned_upload(session, account.access_token)  # the PUT goes to the URL handed out
+    assert signed["url"].startswith(f"{emulator.base_url}/object-storage/")
+    status, body = await _direct(session, account.access_token)
+    assert status == 200, body
+    assert body["file"]["blob"]["signUrl"].startswith(f"{emulator.base_url}/apiv2-files/sign-obj/")
 
 
 async def test_object_storage_takes_no_kimi_credentials(

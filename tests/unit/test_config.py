@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import resource
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
+import trustme
 
 from kimi_free_api.api.server import connection_limits
 from kimi_free_api.config import Settings, SettingsError, auth_origin
@@ -113,6 +115,19 @@ def test_invalid_booleans(raw: str) -> None:
 def test_invalid_values(env: dict[str, str], name: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env(env)
+
+
+def test_a_ca_file_that_cannot_be_read_is_refused_naming_the_setting(tmp_path: Path, tls_ca: trustme.CA) -> None:
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("not a certificate\n")
+    for path, why in ((tmp_path / "missing.pem", "No such file"), (not_pem, "no PEM certificate"), (tmp_path, "")):
+        with pytest.raises(SettingsError, match=f"^KIMI_CA_FILE: {why}") as refused:
+            Settings.from_env({"KIMI_CA_FILE": str(path)})
+        assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+    good = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(good))
+    assert Settings.from_env({"KIMI_CA_FILE": str(good)}).kimi_ca_file == str(good)
+    assert Settings.from_env({}).kimi_ca_file == "", "system trust only by default"
 
 
 def test_settings_error_is_a_value_error() -> None:

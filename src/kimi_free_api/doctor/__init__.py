@@ -20,6 +20,7 @@ from kimi_free_api.doctor.checks import judge
 from kimi_free_api.doctor.report import EXIT_NOT_RUN, REPORT_HINT, exit_status, summary, table
 from kimi_free_api.doctor.script import Script
 from kimi_free_api.doctor.wire import Wire
+from kimi_free_api.upstream.proxies import trusted
 from kimi_free_api.upstream.trace import TraceRecorder
 
 Print = Callable[[str], None]
@@ -63,7 +64,10 @@ async def diagnose(
     say(f"kimi-free-api doctor: {settings.kimi_base_url}")
     try:
         async with aiohttp.ClientSession(
-            trust_env=False, proxy=settings.kimi_proxy or None, cookie_jar=aiohttp.DummyCookieJar()
+            connector=aiohttp.TCPConnector(ssl=trusted(settings.kimi_ca_file)),
+            trust_env=False,
+            proxy=settings.kimi_proxy or None,
+            cookie_jar=aiohttp.DummyCookieJar(),
         ) as session:
             seen = await Script(Wire(session, settings, trace), settings, tokens).run(token)
         results = judge(seen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,15 +38,17 @@ class Emulator:
             app.add_routes(routes(self._runtime).routes())
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Listen on a real socket; port 0 picks a free one. `port` and `base_url` tell where."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Listen on a real socket, with TLS when given a context; port 0 picks a free one. `port` and `base_url`
+        tell where. The URLs the emulator hands out (signed uploads, object storage) follow the request's scheme."""
         self._runtime.closing.clear()
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
-        await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
+        await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG, ssl_context=ssl_context).start()
         self._runner = runner
         self.port = int(runner.addresses[0][1])
-        self.base_url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        scheme = "https" if ssl_context is not None else "http"
+        self.base_url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     async def stop(self) -> None:
         self._runtime.closing.set()

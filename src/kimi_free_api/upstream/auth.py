@@ -28,7 +28,7 @@ from kimi_free_api.core.ports import CachedAccess, TokenCache
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.headers import browser_headers, identity_headers
-from kimi_free_api.upstream.proxies import unreachable
+from kimi_free_api.upstream.proxies import unreachable, unreachable_reason
 
 log = logging.getLogger(__name__)
 # What a host answers for a call it does not serve (no route, wrong method, or a body it does not take).
@@ -222,7 +222,7 @@ class TokenResolver:
         except TimeoutError as exc:
             raise UpstreamTimeout("Kimi's token refresh timed out") from exc
         except unreachable() as exc:
-            raise UpstreamError(f"Could not reach Kimi to refresh the token: {type(exc).__name__}") from exc
+            raise UpstreamError(f"Could not reach Kimi to refresh the token: {unreachable_reason(exc)}") from exc
 
 
 def _refresh_answer(status: int, body: bytes) -> dict[str, Any]:

@@ -51,7 +51,7 @@ from kimi_free_api.config import Settings
 from kimi_free_api.core.attachments.blobs import Blob
 from kimi_free_api.core.attachments.files import AttachmentTimeout, LoadedFile
 from kimi_free_api.core.errors import InvalidRequest, NotFound, UpstreamError
-from kimi_free_api.upstream.proxies import unreachable
+from kimi_free_api.upstream.proxies import unreachable, unreachable_reason
 
 DIRECT_UPLOAD = "/apiv2-files/file/upload"
 PARSE_PROGRESS = "/apiv2-files/kimi.gateway.file.v1.FileService/GetFileParseProgress"
@@ -245,7 +245,8 @@ class KimiFiles:
             raise UpstreamError("the upload to object storage timed out", code="attachment_upload_failed") from exc
         except unreachable() as exc:
             raise UpstreamError(
-                f"could not upload to object storage ({type(exc).__name__})", code="attachment_upload_failed"
+                f"could not upload to object storage ({unreachable_reason(exc, 'the object storage')})",
+                code="attachment_upload_failed",
             ) from exc
 
     # Waiting for Kimi to read the file

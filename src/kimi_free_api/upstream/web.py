@@ -22,7 +22,7 @@ from kimi_free_api.upstream.errors import classify_response
 from kimi_free_api.upstream.files import KimiFiles, refer_to_files
 from kimi_free_api.upstream.frames import FrameTranslator
 from kimi_free_api.upstream.plan import SUBSCRIPTION_STATS, parse_plan
-from kimi_free_api.upstream.proxies import ProxyRoutes, unreachable
+from kimi_free_api.upstream.proxies import ProxyRoutes, unreachable, unreachable_reason
 from kimi_free_api.upstream.stream import WebChatStream
 from kimi_free_api.upstream.trace import TraceRecorder
 from kimi_free_api.upstream.watchdog import IdleWatchdog
@@ -107,7 +107,7 @@ class KimiWebAdapter:
         except TimeoutError as exc:
             raise UpstreamTimeout(f"Kimi did not answer in time ({path.rsplit('/', 1)[-1]})") from exc
         except unreachable() as exc:
-            raise UpstreamError(f"Could not reach Kimi: {type(exc).__name__}") from exc
+            raise UpstreamError(f"Could not reach Kimi: {unreachable_reason(exc)}") from exc
 
     async def _post_with_refresh(
         self, token: str, path: str, body: Body, content_type: str, limits: aiohttp.ClientTimeout
