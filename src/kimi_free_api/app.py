@@ -203,6 +203,7 @@ def _access(
         pool=pool,
         keys=keys,
         plans=adapter,
+        ended=shared or store,
         configured_keys=keys.configured_ids,
         session_ttl_s=settings.admin_session_ttl_s,
     )

@@ -1,7 +1,8 @@
 """The admin console in a real browser: Playwright drives Debian's `chromium` against a gateway on a real socket.
 
 One walk through what an operator does (log in, add an account, create a key, use it with the `openai` package,
-find the request in the log, revoke the key, see the next request refused), and the refusals a browser meets.
+find the request in the log, revoke the key, see the next request refused), the refusals a browser meets, and
+logging out everywhere from one browser ending another's session.
 """
 
 from __future__ import annotations
@@ -125,3 +126,25 @@ async def test_the_browser_is_refused_without_a_session_with_a_wrong_key_and_wit
     await page.click("#logout")
     await expect(page.locator("#login")).to_be_visible()
     assert await page.evaluate("fetch('/admin/api/keys').then((r) => r.status)") == 401
+
+
+async def test_logging_out_everywhere_ends_the_other_browsers_session_and_a_later_login_works(
+    browser: Browser, gateway_factory: GatewayFactory
+) -> None:
+    gateway = await gateway_factory(admin_key=ADMIN_KEY)
+    # Each page is its own browser context: two cookie jars, two sessions.
+    laptop, phone = await _open_console(browser, gateway), await _open_console(browser, gateway)
+    for page in (laptop, phone):
+        await _log_in(page)
+        await expect(page.locator("#console")).to_be_visible()
+
+    await laptop.click("#logout-everywhere")
+    await expect(laptop.locator("#login")).to_be_visible()
+    await expect(laptop.locator("#logout-everywhere")).to_be_hidden()
+    assert await phone.evaluate("fetch('/admin/api/keys').then((r) => r.status)") == 401
+
+    await phone.reload()
+    await expect(phone.locator("#login")).to_be_visible()
+    await _log_in(phone)
+    await expect(phone.locator("#console")).to_be_visible()
+    assert await phone.evaluate("fetch('/admin/api/keys').then((r) => r.status)") == 200

@@ -1,9 +1,11 @@
 """Per-key limits and the request log shared by two gateway instances through a real redis-server: a key's
-requests per minute and concurrent streams are counted across both, and either shows the other's requests."""
+requests per minute and concurrent streams are counted across both, and either shows the other's requests. Ended
+console sessions are kept there too (their instances' tests: test_admin_sessions.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,21 @@ async def test_a_slot_left_by_a_crashed_instance_expires(redis_url: str) -> None
         assert await limiter.hold("k1", limits.concurrent, "slot-b")
         await limiter.release("k1", "slot-b")
         assert await limiter.hold("k1", limits.concurrent, "slot-c")
+    finally:
+        await state.close()
+
+
+async def test_an_ended_session_is_kept_until_it_would_expire_and_the_everywhere_mark_only_moves_on(
+    redis_url: str,
+) -> None:
+    state = RedisState.from_url(redis_url)
+    try:
+        await state.end_session("nonce", time.time() + 60)
+        assert 0 < await state.client.pttl("kfa:admin:ended:nonce") <= 60_000
+        assert await state.session_ended("nonce", 0) and not await state.session_ended("other", 0)
+        await state.end_sessions_before(2_000)
+        await state.end_sessions_before(1_000)
+        assert await state.session_ended("other", 1_999) and not await state.session_ended("other", 2_000)
     finally:
         await state.close()
 

@@ -1,5 +1,5 @@
 """The admin console's pure parts: pasted credentials, the plan reader, per-key limits in one process, the
-request log's SQLite store and retention, and masking."""
+request log's SQLite store and retention, ended console sessions in the SQLite file, and masking."""
 
 from __future__ import annotations
 
@@ -123,6 +123,22 @@ async def test_the_sqlite_log_filters_newest_first_and_keeps_what_retention_allo
     assert [e.status for e in await log.recent(LogQuery(status="503"), retention)] == [503]
     assert len(await log.recent(LogQuery(key="key0"), retention)) == 3
     assert len(await log.recent(LogQuery(limit=1), retention)) == 1
+    store.close()
+
+
+async def test_ended_sessions_are_kept_until_they_expire_and_the_everywhere_mark_only_moves_on(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite3")
+    now = time.time()
+    await store.end_session("stale", now - 1)
+    await store.end_session("fresh", now + 3600)
+    assert await store.session_ended("fresh", 0) and not await store.session_ended("other", 0)
+    # Writing a row prunes those past their expiry, which their cookies' own expiry refuses already.
+    assert [row[0] for row in store.db.execute("SELECT nonce FROM ended_admin_sessions")] == ["fresh"]
+    await store.end_sessions_before(2_000)
+    await store.end_sessions_before(1_000)
+    assert await store.session_ended("other", 1_999) and not await store.session_ended("other", 2_000)
     store.close()
 
 

@@ -62,6 +62,17 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
 return 1
 """
 
+# Moves the log-out-everywhere mark only forward: another instance's later mark stays.
+_END_BEFORE = """
+local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > old then redis.call('SET', KEYS[1], ARGV[1]) end
+"""
+_ENDED_BEFORE = f"{P}admin:ended-before"
+
+
+def _ended_session(nonce: str) -> str:
+    return f"{P}admin:ended:{nonce}"
+
 
 def _number(value: str) -> float:
     return math.inf if value == "inf" else float(value)
@@ -73,6 +84,7 @@ class RedisState:
         self._put = client.register_script(_PUT)
         self._remove = client.register_script(_REMOVE)
         self._claim = client.register_script(_CLAIM)
+        self._end_before = client.register_script(_END_BEFORE)
 
     @classmethod
     def from_url(cls, url: str) -> RedisState:
@@ -172,6 +184,19 @@ class RedisState:
             # A rotated refresh token must outlive the access token it came with.
             pipe.expire(key, 90 * 24 * 3600)
             await pipe.execute()
+
+    # --- ended admin console sessions (api.admin.ports.EndedSessions) ---
+
+    async def end_session(self, nonce: str, expires_at: float) -> None:
+        # Kept until the cookie would have expired anyway; after that its expiry refuses it.
+        await self._redis.set(_ended_session(nonce), "1", px=max(1, math.ceil((expires_at - time.time()) * 1000)))
+
+    async def end_sessions_before(self, issued_ms: int) -> None:
+        await self._end_before(keys=[_ENDED_BEFORE], args=[issued_ms])
+
+    async def session_ended(self, nonce: str, issued_ms: int) -> bool:
+        ended, before = cast(list[str | None], await self._redis.mget(_ended_session(nonce), _ENDED_BEFORE))
+        return ended is not None or (before is not None and int(before) > issued_ms)
 
     # --- the account pool's shared half (pool.scheduler.SharedAccounts) ---
 

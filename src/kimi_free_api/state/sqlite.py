@@ -47,6 +47,14 @@ CREATE TABLE IF NOT EXISTS api_keys (
     name TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ended_admin_sessions (
+    nonce TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS admin_sessions_ended_before (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    issued_ms INTEGER NOT NULL
+);
 """
 # Columns added after the first release: (table, column, definition). Older files gain them at start-up.
 _ADDED_COLUMNS = (
@@ -197,6 +205,45 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO token_cache (id, access_token, expires_at, refresh_token) VALUES (?, ?, ?, ?)",
                 (credential_id, entry.access_token, entry.expires_at, entry.refresh_token),
             )
+
+    # --- ended admin console sessions (api.admin.ports.EndedSessions) ---
+
+    async def end_session(self, nonce: str, expires_at: float) -> None:
+        await asyncio.to_thread(self._end_session, nonce, expires_at)
+
+    def _end_session(self, nonce: str, expires_at: float) -> None:
+        with self.lock:
+            self.db.execute("BEGIN")
+            # A session past its expiry is refused by its cookie alone: its row is no longer needed.
+            self.db.execute("DELETE FROM ended_admin_sessions WHERE expires_at < ?", (time.time(),))
+            self.db.execute(
+                "INSERT OR REPLACE INTO ended_admin_sessions (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at)
+            )
+            self.db.execute("COMMIT")
+
+    async def end_sessions_before(self, issued_ms: int) -> None:
+        await asyncio.to_thread(self._end_sessions_before, issued_ms)
+
+    def _end_sessions_before(self, issued_ms: int) -> None:
+        with self.lock:
+            # Never moved back: another instance's later mark stays.
+            self.db.execute(
+                "INSERT INTO admin_sessions_ended_before (id, issued_ms) VALUES (0, ?)"
+                " ON CONFLICT (id) DO UPDATE SET issued_ms = max(issued_ms, excluded.issued_ms)",
+                (issued_ms,),
+            )
+
+    async def session_ended(self, nonce: str, issued_ms: int) -> bool:
+        return await asyncio.to_thread(self._session_ended, nonce, issued_ms)
+
+    def _session_ended(self, nonce: str, issued_ms: int) -> bool:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT EXISTS (SELECT 1 FROM ended_admin_sessions WHERE nonce = ?)"
+                " OR EXISTS (SELECT 1 FROM admin_sessions_ended_before WHERE issued_ms > ?)",
+                (nonce, issued_ms),
+            ).fetchone()
+        return bool(row[0])
 
     def create_key(self, name: str = "", limits: KeyLimits = NO_LIMITS) -> tuple[StoredKey, str]:
         """A new key; the key itself is returned once and only its hash is kept."""

@@ -57,7 +57,7 @@ async def _stored(admin: AdminContext) -> dict[str, StoredAccountView]:
 
 
 async def list_accounts(request: web.Request) -> web.Response:
-    admin = require_admin(request)
+    admin = await require_admin(request)
     stored = await _stored(admin)
     now = asyncio.get_running_loop().time()
     live = {account.id: account for account in admin.pool.accounts()}
@@ -83,7 +83,7 @@ def _join(admin: AdminContext, token: str, label: str, proxy: str) -> LiveAccoun
 
 
 async def add_account(request: web.Request) -> web.Response:
-    admin = require_admin(request, changing=True)
+    admin = await require_admin(request, changing=True)
     body = await object_body(request)
     pasted = optional(body, "token", str, "a string: a Kimi token or the localStorage dump")
     token = token_from_paste(pasted or "")
@@ -108,7 +108,7 @@ async def _record(admin: AdminContext, account_id: str) -> StoredAccountView | N
 
 
 async def update_account(request: web.Request) -> web.Response:
-    admin = require_admin(request, changing=True)
+    admin = await require_admin(request, changing=True)
     account_id = request.match_info["account_id"]
     body = await object_body(request)
     stored = await _record(admin, account_id)
@@ -131,7 +131,7 @@ async def update_account(request: web.Request) -> web.Response:
 
 
 async def remove_account(request: web.Request) -> web.Response:
-    admin = require_admin(request, changing=True)
+    admin = await require_admin(request, changing=True)
     account_id = request.match_info["account_id"]
     if not await asyncio.to_thread(admin.records.remove_account, account_id):
         if admin.pool.get(account_id) is not None:
@@ -144,7 +144,7 @@ async def remove_account(request: web.Request) -> web.Response:
 
 async def account_plan(request: web.Request) -> web.Response:
     """The plan and usage windows Kimi publishes for the account; null fields are what it does not publish."""
-    admin = require_admin(request)
+    admin = await require_admin(request)
     account_id = request.match_info["account_id"]
     now = time.monotonic()
     cached = admin.plan_cache.get(account_id)

@@ -33,14 +33,14 @@ def _configured_json(key_id: str) -> dict[str, object]:
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    admin = require_admin(request)
+    admin = await require_admin(request)
     stored = await asyncio.to_thread(admin.records.list_keys)
     data = [_configured_json(key_id) for key_id in admin.configured_keys] + [_key_json(key) for key in stored]
     return reply({"object": "list", "data": data})
 
 
 async def create_key(request: web.Request) -> web.Response:
-    admin = require_admin(request, changing=True)
+    admin = await require_admin(request, changing=True)
     body = await object_body(request)
     name = text_field(body, "name")
     limits = limits_field(body)
@@ -58,7 +58,7 @@ async def _find(admin: AdminContext, key_id: str) -> StoredKeyView:
 
 
 async def update_key(request: web.Request) -> web.Response:
-    admin = require_admin(request, changing=True)
+    admin = await require_admin(request, changing=True)
     key = await _find(admin, request.match_info["key_id"])
     limits = limits_field(await object_body(request), key.limits)
     await asyncio.to_thread(admin.records.set_key_limits, key.id, limits)
@@ -67,7 +67,7 @@ async def update_key(request: web.Request) -> web.Response:
 
 
 async def revoke_key(request: web.Request) -> web.Response:
-    admin = require_admin(request, changing=True)
+    admin = await require_admin(request, changing=True)
     key = await _find(admin, request.match_info["key_id"])
     await asyncio.to_thread(admin.records.revoke_key, key.id)
     admin.keys.forget()

@@ -17,7 +17,7 @@ _MAX_ROWS = 1000
 
 
 async def request_log(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require_admin(request)
     writer = request.app.get(REQUEST_LOG)
     if writer is None:
         return reply({"object": "list", "enabled": False, "data": []})

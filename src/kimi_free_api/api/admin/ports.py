@@ -38,6 +38,16 @@ class AdminRecords(Protocol):
     def revoke_key(self, key_id: str) -> bool: ...
 
 
+class EndedSessions(Protocol):
+    """Console sessions ended by logging out, kept where every instance reads them: the SQLite file
+    (state/sqlite.py) or Redis (state/redis.py). A cookie is signed, so only its end must be shared. Issue times
+    are whole milliseconds (wall clock), expiries seconds."""
+
+    async def end_session(self, nonce: str, expires_at: float) -> None: ...
+    async def end_sessions_before(self, issued_ms: int) -> None: ...
+    async def session_ended(self, nonce: str, issued_ms: int) -> bool: ...
+
+
 class LiveAccount(Protocol):
     label: str
     proxy: str
@@ -78,12 +88,14 @@ class AdminContext:
     pool: LivePool
     keys: KeyCache
     plans: PlanSource
+    ended: EndedSessions
     # Ids of the keys configured in API_KEYS (shown, not editable).
     configured_keys: tuple[str, ...] = ()
     session_ttl_s: float = 12 * 3600.0
     # Plans fetched lately: account id -> (loop time, answer).
     plan_cache: dict[str, tuple[float, dict[str, object]]] = field(default_factory=dict)
-    # Sessions ended by logging out, until they would have expired anyway: nonce -> expiry.
+    # Sessions this instance has seen ended, until they would have expired anyway: nonce -> expiry. Spares the
+    # store a lookup for a cookie that is refused already.
     ended_sessions: dict[str, float] = field(default_factory=dict)
 
 

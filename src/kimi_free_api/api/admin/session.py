@@ -1,7 +1,9 @@
 """Who may use the admin surface: a browser session started with ADMIN_KEY, or the key itself as a bearer.
 
-The session cookie is HttpOnly and SameSite=Strict and carries no secret: an expiry and a random nonce, signed
-with ADMIN_KEY (so it survives restarts and works on every instance, and changing the key ends every session).
+The session cookie is HttpOnly and SameSite=Strict and carries no secret: its issue time, an expiry and a random
+nonce, signed with ADMIN_KEY (so it survives restarts and works on every instance, and changing the key ends every
+session). Logging out records the nonce in the shared state (`EndedSessions`), and logging out everywhere the time
+before which every session is ended, so a cookie stops working on every instance at once, restarts included.
 Every change made through a session must also send the session's CSRF token (`X-CSRF-Token`), which the page
 gets from the login answer; scripts using `Authorization: Bearer ADMIN_KEY` send no cookie and need none.
 """
@@ -11,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import secrets
 import time
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
@@ -20,6 +24,7 @@ from aiohttp import web
 from kimi_free_api.api.admin.ports import ADMIN, AdminContext
 from kimi_free_api.api.auth import bearer_tokens
 from kimi_free_api.api.body import json_body
+from kimi_free_api.api.fields import fail
 from kimi_free_api.core.errors import GatewayError, NotFound, Unauthorized
 
 COOKIE = "kfa_admin"
@@ -32,6 +37,12 @@ class Forbidden(GatewayError):
     status = 403
     type = "permission_error"
     code = "csrf_token_invalid"
+
+
+def _now_ms() -> int:
+    # Whole milliseconds on both sides of the comparison: a session started after a log-out-everywhere, even
+    # within the same second, is issued at or after its mark.
+    return int(time.time() * 1000)
 
 
 def _sign(admin_key: str, purpose: str, value: str) -> str:
@@ -53,34 +64,70 @@ def _is_admin_key(admin: AdminContext, given: str) -> bool:
     return hmac.compare_digest(given.encode(), admin.admin_key.encode())
 
 
-def _session_nonce(request: web.Request, admin: AdminContext) -> str | None:
-    """The nonce of a valid session cookie, else None."""
-    expires, _, rest = request.cookies.get(COOKIE, "").partition(".")
-    nonce, _, signature = rest.partition(".")
-    if not expires.isdigit() or not nonce or not signature:
-        return None
-    if not hmac.compare_digest(signature, _sign(admin.admin_key, "session", f"{expires}.{nonce}")):
-        return None
-    if int(expires) < time.time() or nonce in admin.ended_sessions:
-        return None
-    return nonce
+@dataclass(frozen=True, slots=True)
+class _Session:
+    nonce: str
+    issued_ms: int
+    expires_at: int
 
 
-def require_admin(request: web.Request, *, changing: bool = False) -> AdminContext:
-    """The admin context if the request may read (or, `changing`, change) through the admin API."""
+# issue time (ms) . expiry (s) . nonce . signature; ASCII digits only, so int() never meets other scripts' digits.
+_COOKIE_VALUE = re.compile(r"(\d{1,16})\.(\d{1,12})\.([\w-]{1,64})\.([0-9a-f]{64})", re.ASCII)
+
+
+def _signed_session(request: web.Request, admin: AdminContext) -> _Session | None:
+    """The unexpired session a cookie signed with ADMIN_KEY names, else None."""
+    match = _COOKIE_VALUE.fullmatch(request.cookies.get(COOKIE, ""))
+    if match is None:
+        return None
+    issued, expires, nonce, signature = match.groups()
+    if not hmac.compare_digest(signature, _sign(admin.admin_key, "session", f"{issued}.{expires}.{nonce}")):
+        return None
+    if int(expires) < time.time():
+        return None
+    return _Session(nonce, int(issued), int(expires))
+
+
+def _remember_ended(admin: AdminContext, ended: _Session) -> None:
+    now = time.time()
+    for nonce, until in list(admin.ended_sessions.items()):
+        if until < now:
+            del admin.ended_sessions[nonce]
+    admin.ended_sessions[ended.nonce] = ended.expires_at
+
+
+async def _live_session(request: web.Request, admin: AdminContext) -> _Session | None:
+    """The cookie's session unless it was ended, here or on another instance."""
+    signed = _signed_session(request, admin)
+    if signed is None or signed.nonce in admin.ended_sessions:
+        return None
+    if await admin.ended.session_ended(signed.nonce, signed.issued_ms):
+        _remember_ended(admin, signed)
+        return None
+    return signed
+
+
+async def _admitted(request: web.Request, *, changing: bool) -> tuple[AdminContext, _Session | None]:
+    """The admin context and the session it came with (None for the bearer), or the refusal."""
     admin = _context(request)
     given = bearer_tokens(request)
     if given:
         if len(given) == 1 and _is_admin_key(admin, given[0]):
-            return admin
+            return admin, None
         raise Unauthorized("Wrong admin key.", code="invalid_admin_key")
-    nonce = _session_nonce(request, admin)
-    if nonce is None:
+    current = await _live_session(request, admin)
+    if current is None:
         raise Unauthorized(
             "Log in at /admin, or send ADMIN_KEY in the `Authorization: Bearer` header.", code="admin_login_required"
         )
-    if changing and not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), _csrf(admin, nonce)):
+    if changing and not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), _csrf(admin, current.nonce)):
         raise Forbidden(f"Changes made through an admin session need its CSRF token in the {CSRF_HEADER} header.")
+    return admin, current
+
+
+async def require_admin(request: web.Request, *, changing: bool = False) -> AdminContext:
+    """The admin context if the request may read (or, `changing`, change) through the admin API."""
+    admin, _ = await _admitted(request, changing=changing)
     return admin
 
 
@@ -99,9 +146,10 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(key, str) or not _is_admin_key(admin, key.strip()):
         await asyncio.sleep(_WRONG_KEY_DELAY_S)
         raise Unauthorized("Wrong admin key.", code="invalid_admin_key")
-    expires = int(time.time() + admin.session_ttl_s)
+    issued_ms = _now_ms()
+    expires = int(issued_ms / 1000 + admin.session_ttl_s)
     nonce = secrets.token_urlsafe(18)
-    value = f"{expires}.{nonce}"
+    value = f"{issued_ms}.{expires}.{nonce}"
     response = _session_body(admin, nonce, expires)
     response.set_cookie(
         COOKIE,
@@ -117,22 +165,29 @@ async def login(request: web.Request) -> web.Response:
 
 async def session(request: web.Request) -> web.Response:
     admin = _context(request)
-    nonce = _session_nonce(request, admin)
-    if nonce is None:
+    current = await _live_session(request, admin)
+    if current is None:
         raise Unauthorized("Not logged in.", code="admin_login_required")
-    expires = int(request.cookies[COOKIE].partition(".")[0])
-    return _session_body(admin, nonce, expires)
+    return _session_body(admin, current.nonce, current.expires_at)
+
+
+def _everywhere(request: web.Request) -> bool:
+    value = request.query.get("everywhere", "false")
+    if value not in ("true", "false"):
+        raise fail("`everywhere` must be true or false.", "everywhere")
+    return value == "true"
 
 
 async def logout(request: web.Request) -> web.Response:
-    admin = require_admin(request, changing=True)
-    nonce = _session_nonce(request, admin)
-    now = time.time()
-    for ended, until in list(admin.ended_sessions.items()):
-        if until < now:
-            del admin.ended_sessions[ended]
-    if nonce is not None:
-        admin.ended_sessions[nonce] = now + admin.session_ttl_s
+    """Ends this session on every instance; with `?everywhere=true`, every session issued until now (the bearer
+    may ask for that too: a stolen cookie can be ended without it)."""
+    admin, current = await _admitted(request, changing=True)
+    if _everywhere(request):
+        await admin.ended.end_sessions_before(_now_ms())
+    elif current is not None:
+        await admin.ended.end_session(current.nonce, current.expires_at)
+    if current is not None:
+        _remember_ended(admin, current)
     response = web.Response(body=b'{"logged_out":true}', content_type="application/json")
     response.del_cookie(COOKIE, path="/admin")
     return response

@@ -66,6 +66,7 @@ function showLogin() {
   csrfToken = "";
   $("console").hidden = true;
   $("logout").hidden = true;
+  $("logout-everywhere").hidden = true;
   $("login").hidden = false;
   $("login-key").focus();
 }
@@ -75,6 +76,7 @@ function showConsole(session) {
   $("login").hidden = true;
   $("console").hidden = false;
   $("logout").hidden = false;
+  $("logout-everywhere").hidden = false;
   refreshAll();
 }
 
@@ -319,14 +321,15 @@ async function login(event) {
   }
 }
 
-async function logout() {
-  await call("POST", "/logout").catch(() => {});
+async function logout(everywhere) {
+  await call("POST", everywhere ? "/logout?everywhere=true" : "/logout").catch(() => {});
   showLogin();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", login);
-  $("logout").addEventListener("click", logout);
+  $("logout").addEventListener("click", () => logout(false));
+  $("logout-everywhere").addEventListener("click", () => logout(true));
   $("account-form").addEventListener("submit", (e) => addAccount(e).catch((error) => notice(error.message, true)));
   $("key-form").addEventListener("submit", (e) => createKey(e).catch((error) => notice(error.message, true)));
   $("log-form").addEventListener("submit", (e) => loadLog(e).catch((error) => notice(error.message, true)));
