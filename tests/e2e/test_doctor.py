@@ -16,6 +16,7 @@ import orjson
 from openai import AsyncOpenAI
 
 from tests.e2e.support import free_port, run_cli, spawn_gateway, stop_process
+from tests.proxies import Socks5Proxy
 
 # The 2026 catalog entry shape (evidence row 47): an `id`, reasoning-effort options, no `thinking` flag.
 CATALOG_2026 = [
@@ -282,3 +283,22 @@ async def test_an_unreachable_kimi_exits_3_and_the_servers_account_is_used(tmp_p
     status, stdout, _ = await run_cli("doctor", "--base-url", f"http://127.0.0.1:{free_port()}", env=env, timeout_s=60)
     assert status == 3
     assert "could not run the script: Kimi could not be reached" in stdout
+
+
+async def test_the_doctor_goes_the_gateways_way_through_a_socks_kimi_proxy(tmp_path: Path) -> None:
+    proxy = await Socks5Proxy().start()
+    try:
+        async with _emulator() as url:
+            token = await _refresh_token(url)
+            token_file = tmp_path / "token"
+            token_file.write_text(token)
+            env = {"DATA_DIR": str(tmp_path / "data"), "KIMI_PROXY": proxy.url}
+            status, out, err = await run_cli(
+                "doctor", "--base-url", url, "--token-file", str(token_file), env=env, timeout_s=100
+            )
+    finally:
+        await proxy.stop()
+    assert status == 0, out + err
+    assert _results(out)["chat.text"] == "held", out
+    port = url.rsplit(":", 1)[1]
+    assert proxy.relayed and {(c.mode, c.target) for c in proxy.relayed} == {("socks5", f"127.0.0.1:{port}")}

@@ -12,15 +12,13 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
-
 from kimi_free_api.config import Settings
 from kimi_free_api.core.ports import TokenCache
 from kimi_free_api.doctor.checks import judge
 from kimi_free_api.doctor.report import EXIT_NOT_RUN, REPORT_HINT, exit_status, summary, table
 from kimi_free_api.doctor.script import Script
 from kimi_free_api.doctor.wire import Wire
-from kimi_free_api.upstream.proxies import trusted
+from kimi_free_api.upstream.proxies import ProxyRoutes
 from kimi_free_api.upstream.trace import TraceRecorder
 
 Print = Callable[[str], None]
@@ -63,13 +61,13 @@ async def diagnose(
     trace = TraceRecorder(record, fresh=True) if record else None
     say(f"kimi-free-api doctor: {settings.kimi_base_url}")
     try:
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=trusted(settings.kimi_ca_file)),
-            trust_env=False,
-            proxy=settings.kimi_proxy or None,
-            cookie_jar=aiohttp.DummyCookieJar(),
-        ) as session:
-            seen = await Script(Wire(session, settings, trace), settings, tokens).run(token)
+        # The gateway's own route to Kimi (KIMI_PROXY, HTTP or SOCKS, and KIMI_CA_FILE), so what the doctor finds
+        # holds for the server too.
+        routes = ProxyRoutes(settings.kimi_proxy, ca_file=settings.kimi_ca_file)
+        try:
+            seen = await Script(Wire(routes.kimi(token), settings, trace), settings, tokens).run(token)
+        finally:
+            await routes.close()
         results = judge(seen)
         if trace is not None:
             trace.begin("")

@@ -20,6 +20,7 @@ from kimi_free_api.core.errors import UpstreamError
 from kimi_free_api.upstream import jwt
 from kimi_free_api.upstream.connect import END_FLAGS, EnvelopeDecoder, encode_envelope
 from kimi_free_api.upstream.headers import browser_headers, identity_headers
+from kimi_free_api.upstream.proxies import unreachable, unreachable_reason
 from kimi_free_api.upstream.trace import TraceRecorder
 
 CHAT = "/apiv2/kimi.gateway.chat.v1.ChatService/Chat"
@@ -50,6 +51,12 @@ def refresh_url(settings: Settings) -> str:
     if host.startswith("www.kimi."):
         host = "auth." + host.removeprefix("www.")
     return urlunsplit((parts.scheme, host, CONNECT_REFRESH, "", ""))
+
+
+def _no_answer() -> tuple[type[Exception], ...]:
+    """What a call raises when Kimi could not be reached or did not answer in time (the gateway's list, so a SOCKS
+    proxy's failures count too)."""
+    return (*unreachable(), TimeoutError)
 
 
 @dataclass
@@ -124,9 +131,9 @@ class Wire:
             async with await request as response:
                 raw = await response.read()
                 status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _no_answer() as exc:
             self._note("answer", None, call=name, status=0)
-            return Reply(0, failure=f"no answer ({type(exc).__name__})")
+            return Reply(0, failure=f"no answer ({unreachable_reason(exc)})")
         # An empty unary body means {} in Connect's JSON codec.
         body = _json(raw) if raw.strip() else {}
         self._note("answer", body, call=name, status=status)
@@ -183,9 +190,9 @@ class Wire:
                             stream.abandoned = True
                             return stream
                 return stream
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _no_answer() as exc:
             self._note("answer", None, call="Chat", status=0)
-            return Stream(0, failure=f"the stream broke off ({type(exc).__name__})")
+            return Stream(0, failure=f"the stream broke off ({unreachable_reason(exc)})")
         except (UpstreamError, OSError, EOFError) as exc:  # an envelope the decoder refuses (oversized, bad gzip)
             self._note("answer", None, call="Chat", status=0)
             return Stream(0, failure=f"undecodable stream ({type(exc).__name__})")
