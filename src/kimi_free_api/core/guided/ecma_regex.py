@@ -16,8 +16,10 @@ group. `\\d`, `\\w`, `\\b` are ASCII in both, and `^`/`$` anchor the whole text 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import re2
+if TYPE_CHECKING:
+    import re2
 
 # A pattern is a short string in a schema; longer ones are refused before RE2 sees them.
 MAX_PATTERN_LENGTH = 4096
@@ -58,6 +60,8 @@ class PatternError(ValueError):
 
 
 def _options() -> re2.Options:
+    import re2  # 1.5 MB, imported by the first schema with a pattern rather than by every gateway
+
     options = re2.Options()
     options.max_mem = _MAX_MEMORY
     options.log_errors = False
@@ -69,6 +73,8 @@ def compile_pattern(pattern: str) -> re2._Regexp:
     """The pattern compiled for RE2; raises `PatternError` saying what is wrong or unsupported."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise PatternError(f"is {len(pattern)} characters long; at most {MAX_PATTERN_LENGTH} are accepted")
+    import re2  # see _options
+
     translated = _Translator(pattern).run()
     try:
         return re2.compile(translated, _options())
