@@ -15,6 +15,7 @@ from aiohttp import web
 from kimi_free_api.api.admin.ports import ADMIN, AdminContext
 from kimi_free_api.api.body import BODY_TIMEOUT_S
 from kimi_free_api.api.context import ACCESS, FILES, METRICS, POOL, RESPONSES, SERVICE, TOKENS, UPSTREAM, Access
+from kimi_free_api.api.keepalive import WHOLE_ANSWER_KEEPALIVE_S
 from kimi_free_api.api.metering import ACCOUNTS, LIMITER, REQUEST_LOG
 from kimi_free_api.api.routes import add_routes
 from kimi_free_api.api.server import GatewayRunner, connection_limits, connection_middleware
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_request_bytes)
     app[SETTINGS] = settings
     app[BODY_TIMEOUT_S] = settings.request_body_timeout_s
+    app[WHOLE_ANSWER_KEEPALIVE_S] = settings.whole_answer_keepalive_s
     app.middlewares.append(connection_middleware)
     _add_metrics(app, settings)
     add_routes(app)

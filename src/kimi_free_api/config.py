@@ -201,6 +201,12 @@ class Settings:
     probe_interval_s: float = 300.0
     # SSE keep-alive comment interval while a stream waits or Kimi is silent.
     keepalive_s: float = 15.0
+    # A non-streamed answer silent this long (waiting for an account, for Kimi's first words, or for the rest of a
+    # long answer) gets its 200 and headers early, then a space after every further interval of silence, then its
+    # JSON body, so that proxies with an idle limit (Cloudflare's 100 s) do not drop it. 0 (the default) turns it
+    # off, because once the 200 is out a later failure can no longer change the status: it arrives as the error
+    # object in a 200 body, which clients that look only at the status would take for an answer.
+    whole_answer_keepalive_s: float = 0.0
     # Attachments (image_url / file parts, POST /v1/files): the largest one, how many per request.
     max_attachment_bytes: int = 100 * 1024 * 1024
     max_attachments: int = 10
@@ -311,6 +317,8 @@ class Settings:
         self.model_alias_rules  # noqa: B018 (raises SettingsError for a malformed map)
         if not self.overload_retry_after_s >= 0:  # also refuses NaN
             raise SettingsError("OVERLOAD_RETRY_AFTER_S must not be negative")
+        if not self.whole_answer_keepalive_s >= 0:  # also refuses NaN
+            raise SettingsError("WHOLE_ANSWER_KEEPALIVE_S must not be negative (0 turns it off)")
         if self.token_warmup_concurrency < 0:
             raise SettingsError("TOKEN_WARMUP_CONCURRENCY must not be negative")
         for key in self.api_key_list:

@@ -20,6 +20,7 @@ def test_empty_environment_gives_the_defaults() -> None:
     assert settings.kimi_base_url == "https://www.kimi.com"
     assert settings.kimi_append_mode == "delta"
     assert settings.auto_delete is True
+    assert settings.whole_answer_keepalive_s == 0  # off: a failure after early headers could not change the status
 
 
 def test_values_are_typed() -> None:
@@ -106,6 +107,8 @@ def test_invalid_booleans(raw: str) -> None:
         ({"REQUEST_HEAD_TIMEOUT_S": "0"}, "REQUEST_HEAD_TIMEOUT_S"),
         ({"IDLE_CONNECTION_TIMEOUT_S": "nan"}, "IDLE_CONNECTION_TIMEOUT_S"),
         ({"REQUEST_BODY_TIMEOUT_S": "-1"}, "REQUEST_BODY_TIMEOUT_S"),
+        ({"WHOLE_ANSWER_KEEPALIVE_S": "-1"}, "WHOLE_ANSWER_KEEPALIVE_S"),
+        ({"WHOLE_ANSWER_KEEPALIVE_S": "nan"}, "WHOLE_ANSWER_KEEPALIVE_S"),
         ({"MAX_CLIENT_ACCOUNTS": "0"}, "MAX_CLIENT_ACCOUNTS"),
         ({"KIMI_PROXY": "ftp://127.0.0.1:21"}, "KIMI_PROXY"),
         ({"KIMI_PROXY": "socks5://127.0.0.1"}, "KIMI_PROXY"),

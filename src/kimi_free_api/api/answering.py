@@ -5,6 +5,10 @@ start that fails after a stream's headers went out is reported with the surface'
 the events into the surface's `Rendering`; `stream_answer` writes a streamed answer around that reading, with a
 failure reported as an event, never as a silent close. Plain streamed chat completions relay Kimi's frames from the
 network callback instead of reading them (api/openai/chat.py), but start, end and fail the same way.
+
+With WHOLE_ANSWER_KEEPALIVE_S set, `answered` also keeps a non-streamed answer alive over its whole wait (start,
+reading, a repair round), so the surfaces' non-streamed paths need nothing of their own: once its headers went out,
+the body the surface returns (or its error response's body) is written after the keep-alive spaces.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from aiohttp import web
 
 from kimi_free_api.api.answer import ShownAnswer
 from kimi_free_api.api.context import METRICS, service_of
-from kimi_free_api.api.keepalive import SSE_COMMENTS, EarlyStart, QuietWriter, StreamStyle
+from kimi_free_api.api.errors import answer_failures, error_response
+from kimi_free_api.api.keepalive import (
+    SSE_COMMENTS,
+    WHOLE_ANSWER_KEEPALIVE_S,
+    EarlyStart,
+    QuietWriter,
+    StreamStyle,
+    whole_answer,
+)
 from kimi_free_api.api.metering import answer_slot, answer_started, failed_in_stream
 from kimi_free_api.core.answer.run import ChatRun
 from kimi_free_api.core.errors import ContentFiltered, GatewayError
@@ -31,6 +43,8 @@ _ESTIMATE = EstimateCounter()
 
 # A failure after the stream's headers went out, as the bytes of the surface's own failure event(s).
 FailureEvent = Callable[[GatewayError], bytes]
+# A failure as the surface's ordinary error response (status, error object).
+ErrorResponse = Callable[[GatewayError], web.Response]
 
 
 class Rendering(Protocol):
@@ -56,14 +70,47 @@ async def answered(
     failed_to_start: FailureEvent,
     respond: Callable[[ChatRun, EarlyStart | None], Awaitable[web.StreamResponse]],
     style: StreamStyle = SSE_COMMENTS,
+    *,
+    error: ErrorResponse = error_response,
 ) -> web.StreamResponse:
     """Starts the answer, hands it to `respond` (with the stream's early start, in the surface's `style`, when
     `chat.stream`), closes it after.
 
-    A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error. The API
-    key's model list and concurrent-answer limit hold for the whole answer (api/metering.py)."""
+    A start that fails before anything was sent is raised, to become the surface's ordinary HTTP error (`error`
+    renders it when a non-streamed answer's headers are gone already). The API key's model list and
+    concurrent-answer limit hold for the whole answer (api/metering.py)."""
     async with answer_slot(request, chat):
-        return await _start_and_respond(request, chat, failed_to_start, respond, style)
+        answering = _start_and_respond(request, chat, failed_to_start, respond, style)
+        patience_s = request.app.get(WHOLE_ANSWER_KEEPALIVE_S, 0.0)
+        if chat.stream or not patience_s:
+            return await answering
+        return await _kept_alive(request, EarlyStart(request, whole_answer(style), patience_s), answering, error)
+
+
+async def _kept_alive(
+    request: web.Request, early: EarlyStart, answering: Awaitable[web.StreamResponse], error: ErrorResponse
+) -> web.StreamResponse:
+    """A non-streamed answer whose headers go out once it was silent for `early`'s interval, then a space after
+    every further interval; its body (or error body) follows. An answer faster than that is returned untouched.
+
+    Any failure becomes the surface's error response first (as its middleware would make it), since the status
+    may be gone already; then only the body is left to tell it, and the request log takes its status from it."""
+
+    def failed(exc: GatewayError) -> web.Response:
+        if early.response is not None:
+            failed_in_stream(exc)
+        return error(exc)
+
+    async with early.ticking():
+        response = await answer_failures(request, lambda _: answering, failed)
+    if early.response is None:
+        return response
+    # Non-streamed answers and error responses are whole bytes (orjson).
+    assert isinstance(response, web.Response) and isinstance(response.body, bytes)
+    with contextlib.suppress(ConnectionError):
+        await early.response.write(response.body)
+        await early.response.write_eof()
+    return early.response
 
 
 async def _start_and_respond(

@@ -8,6 +8,9 @@ fixed period, which could let almost two intervals pass without a byte.
 A surface that says nothing keeps its streams alive with SSE comments, which every SSE client ignores; one whose
 clients expect an event of their own during silences, or an opening event before any wait, says so with a
 `StreamStyle`.
+
+A non-streamed answer can be kept alive the same way (WHOLE_ANSWER_KEEPALIVE_S, off by default): its JSON body
+begins early, with spaces during silences, which every JSON parser skips before the value (`whole_answer`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,17 @@ class StreamStyle:
 
 SSE_COMMENTS = StreamStyle()
 
+# The silence after which a non-streamed answer's headers go out (0: never; config.py says why that is the default).
+WHOLE_ANSWER_KEEPALIVE_S = web.AppKey("whole_answer_keepalive_s", float)
+# Whitespace before a JSON value leaves the body valid for every parser.
+JSON_KEEPALIVE = b" "
+
+
+def whole_answer(style: StreamStyle) -> StreamStyle:
+    """The style of a non-streamed answer's early start: a JSON body (with the surface's own headers) kept alive by
+    spaces, and no opening, since the body is written whole at the end."""
+    return StreamStyle(keepalive=JSON_KEEPALIVE, headers={**style.headers, "Content-Type": "application/json"})
+
 
 class _SilenceClock(abc.ABC):
     """Calls `on_silence` each time `interval_s` passed without a `touch()`, while `ticking()`."""
@@ -84,10 +98,13 @@ class _SilenceClock(abc.ABC):
 class EarlyStart(_SilenceClock):
     """A stream that has to wait (for a free account, for Kimi's first words) starts its SSE response early and
     sends keep-alives, so proxies and clients do not give up on a silent connection. From then on a failure can
-    only be reported as an event."""
+    only be reported as an event. In `whole_answer`'s style it begins a non-streamed answer's JSON body instead,
+    every `interval_s` of silence."""
 
-    def __init__(self, request: web.Request, style: StreamStyle = SSE_COMMENTS) -> None:
-        super().__init__(service_of(request).keepalive_s)
+    def __init__(
+        self, request: web.Request, style: StreamStyle = SSE_COMMENTS, interval_s: float | None = None
+    ) -> None:
+        super().__init__(service_of(request).keepalive_s if interval_s is None else interval_s)
         self._request = request
         self.style = style
         self.response: web.StreamResponse | None = None

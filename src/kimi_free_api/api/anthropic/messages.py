@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from kimi_free_api.api.answering import answered, counted, guided_answer, guided_batches, read_answer, stream_answer
-from kimi_free_api.api.anthropic.errors import anthropic_errors, error_event
+from kimi_free_api.api.anthropic.errors import anthropic_error_response, anthropic_errors, error_event
 from kimi_free_api.api.anthropic.models import catalog_token
 from kimi_free_api.api.anthropic.reply import Reply, message_id, tool_use_id, usage_object
 from kimi_free_api.api.anthropic.request import parse_messages_request
@@ -72,7 +72,8 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     chat = replace(parse_messages_request(body, tokens), owner=owner)
     message = _Message(chat.model, await input_tokens(request.app[TOKENS], chat))
     respond = functools.partial(_respond, request, chat, message)
-    return await answered(request, chat, error_event, respond, message_stream(message.body([], (None, None), 0)))
+    style = message_stream(message.body([], (None, None), 0))
+    return await answered(request, chat, error_event, respond, style, error=anthropic_error_response)
 
 
 async def _respond(
