@@ -10,7 +10,7 @@ import openai
 import orjson
 import pytest
 from openai import AsyncOpenAI
-from openai.types.responses import ResponseFunctionToolCall
+from openai.types.responses import Response, ResponseFunctionToolCall
 from pydantic import BaseModel
 
 from kimi_free_api.core.usage.tokenizer import BpeCounter
@@ -83,8 +83,9 @@ async def test_the_response_object_has_every_required_key(
     async with http.post("/v1/responses", json={"model": "kimi", "input": "hi"}, headers=headers) as response:
         body = await response.json()
     assert set(body) >= REQUIRED_KEYS
-    assert body["usage"]["input_tokens_details"] == {"cached_tokens": 0}
+    assert body["usage"]["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0}
     assert body["usage"]["output_tokens_details"] == {"reasoning_tokens": 0}
+    Response.model_validate(body)  # the SDK's own model, strictly: every field it requires is there
     assert body["output"][0]["content"][0] == {
         "type": "output_text",
         "text": expected_answer("hi", emulator.config),
