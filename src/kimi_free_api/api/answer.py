@@ -14,6 +14,34 @@ from kimi_free_api.core.usage.usage import TokenCounter, Usage, measure
 
 # The finish reasons of an answer that reached the client whole (and so may be continued next turn).
 _WHOLE = frozenset({"stop", "tool_calls", "function_call"})
+# Pieces joined into one string at a time (see `Pieces`).
+_GROUP = 32
+
+
+class Pieces:
+    """Text that arrives a token or two at a time and is needed whole at the end (usage, continuity, the body).
+
+    Kept as a list of pieces, each costs about 60 bytes of object beside its few characters: 500 streams of 100
+    pieces held 3.3 MB that way. Joined 32 at a time it costs about its characters, for one `join` per 32 pieces."""
+
+    __slots__ = ("_groups", "_pieces")
+
+    def __init__(self) -> None:
+        self._groups: list[str] = []
+        self._pieces: list[str] = []
+
+    def append(self, text: str) -> None:
+        pieces = self._pieces
+        pieces.append(text)
+        if len(pieces) == _GROUP:
+            self._groups.append("".join(pieces))
+            pieces.clear()
+
+    def joined(self) -> str:
+        return "".join(self._groups) + "".join(self._pieces)
+
+    def __bool__(self) -> bool:
+        return bool(self._groups or self._pieces)
 
 
 class ShownAnswer:
@@ -27,8 +55,8 @@ class ShownAnswer:
         self.citations = Citations(run.spec.silent)
         # A stop sequence or token budget cutting JSON would only break it.
         self.limit = OutputLimit.create(chat.stop, chat.max_tokens) if chat.output is None else None
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
+        self.text = Pieces()
+        self.reasoning = Pieces()
         self.reason = "stop"
         self.line_break = False
 
@@ -71,5 +99,5 @@ class ShownAnswer:
 
     async def usage(self, counter: TokenCounter, prompt: str, written: str | None = None) -> Usage:
         """`written`: everything Kimi wrote, when that differs from the text shown (tool calls, repairs)."""
-        answer = "".join(self.text) if written is None else written
-        return await measure(counter, prompt, answer, "".join(self.reasoning))
+        answer = self.text.joined() if written is None else written
+        return await measure(counter, prompt, answer, self.reasoning.joined())

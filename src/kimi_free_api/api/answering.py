@@ -148,7 +148,7 @@ def counted(request: web.Request, usage: Usage) -> Usage:
 def unshown_usage(request: web.Request, answer: ShownAnswer, prompt: str) -> None:
     """A stream that shows no usage still counts its tokens in /metrics, by the estimate: counting them exactly
     would cost every such stream a pass of the BPE engine over its prompt and answer."""
-    request.app[METRICS].counted(Usage.count(_ESTIMATE, prompt, "".join(answer.text), "".join(answer.reasoning)))
+    request.app[METRICS].counted(Usage.count(_ESTIMATE, prompt, answer.text.joined(), answer.reasoning.joined()))
 
 
 @contextlib.asynccontextmanager

@@ -91,7 +91,7 @@ async def _respond(
 
 
 async def _output_tokens(request: web.Request, reply: Reply, guided: GuidedAnswer, message: _Message) -> int:
-    usage = await reply.answer.usage(request.app[TOKENS], "", guided.written or "".join(reply.answer.text))
+    usage = await reply.answer.usage(request.app[TOKENS], "", guided.written or reply.answer.text.joined())
     counted(request, Usage(message.input_tokens, usage.completion_tokens, usage.reasoning_tokens))
     return usage.completion_tokens
 

@@ -140,7 +140,7 @@ class Reply:
 
     def remember(self, run: ChatRun) -> None:
         """A whole answer may be continued next turn (core/continuity.py)."""
-        self.answer.remember(run, "".join(self.answer.text), self.calls)
+        self.answer.remember(run, self.answer.text.joined(), self.calls)
 
     @property
     def stop(self) -> tuple[str, str | None]:

@@ -173,7 +173,7 @@ async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun, early: 
 
     async def closing() -> bytes:
         tail = answer.finish()
-        answer.remember(run, "".join(answer.text))
+        answer.remember(run, answer.text.joined())
         usage = None
         if chat.include_usage:
             usage = counted(request, await answer.usage(request.app[TOKENS], run.prompt))

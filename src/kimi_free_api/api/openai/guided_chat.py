@@ -120,7 +120,7 @@ async def _stream(
 
     async def closing() -> bytes:
         tail = reply.finish()
-        reply.answer.remember(guided.run, "".join(reply.answer.text), reply.calls)
+        reply.answer.remember(guided.run, reply.answer.text.joined(), reply.calls)
         usage = None
         if chat.include_usage:
             usage = counted(request, await reply.answer.usage(request.app[TOKENS], guided.prompt, guided.written))
@@ -138,7 +138,7 @@ def completion(chat: ChatRequest, run: ChatRun, reply: ChatReply, usage: Usage) 
     """The whole answer as one `chat.completion`; a complete one is remembered for continuity."""
     reply.finish()
     answer, calls = reply.answer, reply.calls
-    content = "".join(answer.text)
+    content = answer.text.joined()
     if not calls and reply.cites:
         content += answer.citations.sources()
     answer.remember(run, content, calls)
@@ -153,7 +153,7 @@ def completion(chat: ChatRequest, run: ChatRun, reply: ChatReply, usage: Usage) 
     elif calls:
         message["tool_calls"] = tool_calls_field(calls)
     if answer.reasoning:
-        message["reasoning_content"] = "".join(answer.reasoning)
+        message["reasoning_content"] = answer.reasoning.joined()
     body = {
         "id": completion_id(run),
         "object": "chat.completion",

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from kimi_free_api.api.answer import Pieces
 from kimi_free_api.api.answering import answered, counted, guided_answer, guided_batches, read_answer, stream_answer
 from kimi_free_api.api.auth import bearer_tokens, caller, credentials
 from kimi_free_api.api.body import json_body
@@ -97,13 +98,13 @@ class _Output:
         self.limit = OutputLimit.create((), max_tokens)
         self.items: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
+        self.text = Pieces()
+        self.reasoning = Pieces()
         self.calls: tuple[ToolCall, ...] = ()
         self.reason = "stop"
         # The item being written (a message or reasoning), and its text so far.
         self._open: dict[str, Any] | None = None
-        self._written: list[str] = []
+        self._written = Pieces()
 
     @property
     def cut(self) -> bool:
@@ -138,7 +139,7 @@ class _Output:
     def _start(self, item: dict[str, Any]) -> None:
         self.close()
         self._open = item
-        self._written = []
+        self._written = Pieces()
         self.items.append(item)
         self.events.append({"type": "response.output_item.added", "output_index": len(self.items) - 1, "item": item})
 
@@ -194,7 +195,7 @@ class _Output:
         if item is None:
             return
         index = len(self.items) - 1
-        text = "".join(self._written)
+        text = self._written.joined()
         where = {"item_id": item["id"], "output_index": index, "content_index": 0}
         if item["type"] == "message":
             if self.limit is not None:  # what a stop-sequence check was still holding back
@@ -339,12 +340,12 @@ class _Creation:
         response = self.response
         usage = counted(
             self.request,
-            await measure(self.request.app[TOKENS], guided.prompt, guided.written, "".join(output.reasoning)),
+            await measure(self.request.app[TOKENS], guided.prompt, guided.written, output.reasoning.joined()),
         )
         incomplete = _INCOMPLETE.get(output.reason)
         if incomplete is not None:
             return response.body("incomplete", output.items, usage, incomplete=incomplete)
-        reply = Message(role="assistant", content="".join(output.text), tool_calls=output.calls)
+        reply = Message(role="assistant", content=output.text.joined(), tool_calls=output.calls)
         guided.run.remember(reply)
         body = response.body("completed", output.items, usage)
         if response.parsed.store:
