@@ -171,7 +171,7 @@ class Settings:
     request_log_max_age_s: float = 7 * 24 * 3600.0
     # Keep each request's prompt in the log too. Off by default: prompts are the users' data.
     request_log_prompts: bool = False
-    # GET /metrics in Prometheus' format. On by default: it costs the relay nothing measurable (README, "Metrics").
+    # GET /metrics in Prometheus' format. On by default: nothing runs per relayed chunk (README, "Metrics").
     metrics_enabled: bool = True
     # Bearer GET /metrics asks for; empty leaves it open (put it behind your own network rules then).
     metrics_key: str = ""
