@@ -11,6 +11,7 @@ from openai import AsyncOpenAI
 
 from kimi_free_api.emulator import Emulator, Fault
 from kimi_free_api.emulator.answers import expected_answer
+from tests.e2e.anthropic_support import anthropic_client
 from tests.e2e.support import Gateway, GatewayFactory, openai_client
 
 API_KEY = "gateway-key-for-tests-0123"
@@ -51,6 +52,34 @@ async def test_the_fallback_model_is_tried_once(gateway_factory: GatewayFactory,
     assert reply.choices[0].message.content == expected_answer("busy?", emulator.config)
     tried = [(r["scenario"], r["options"].get("model")) for r in emulator.state.chat_requests]
     assert tried == [("SCENARIO_K3", "k3"), ("SCENARIO_CHAT", "k2d6-chat")]
+    assert reply.model == "k2d6-chat"  # the answer names the model that gave it
+
+
+async def test_every_surface_names_the_fallback_that_answered(
+    gateway_factory: GatewayFactory, emulator: Emulator
+) -> None:
+    gateway = await _server(gateway_factory, emulator, overload_fallback_model="k2d6-chat")
+    async with openai_client(gateway, API_KEY) as client:
+        emulator.add_fault(Fault(kind="free_tier_overloaded"))
+        chunks = await client.chat.completions.create(
+            model="k3", messages=[{"role": "user", "content": "busy?"}], stream=True
+        )
+        assert {chunk.model async for chunk in chunks} == {"k2d6-chat"}
+        emulator.add_fault(Fault(kind="free_tier_overloaded"))
+        response = await client.responses.create(model="k3", input="busy?")
+        assert response.model == "k2d6-chat"
+        assert (await _ask(client, "k3")).model == "k3"  # no refusal, no fallback
+    async with anthropic_client(gateway, API_KEY) as anthropic:
+        emulator.add_fault(Fault(kind="free_tier_overloaded"))
+        message = await anthropic.messages.create(
+            model="k3", max_tokens=100, messages=[{"role": "user", "content": "busy?"}]
+        )
+        assert message.model == "k2d6-chat"
+        emulator.add_fault(Fault(kind="free_tier_overloaded"))
+        async with anthropic.messages.stream(
+            model="k3", max_tokens=100, messages=[{"role": "user", "content": "busy?"}]
+        ) as stream:
+            assert (await stream.get_final_message()).model == "k2d6-chat"
 
 
 async def test_an_overloaded_fallback_is_not_tried_again(gateway_factory: GatewayFactory, emulator: Emulator) -> None:

@@ -139,6 +139,12 @@ async def _start_and_respond(
         await run.close()
 
 
+def shown_model(chat: ChatRequest, run: ChatRun) -> str:
+    """The model an answer names: the one asked for, or the fallback that answered when Kimi refused that one to
+    free accounts (OVERLOAD_FALLBACK_MODEL), so the client can tell which model it got."""
+    return run.spec.name if run.fell_back else chat.model
+
+
 def counted(request: web.Request, usage: Usage) -> Usage:
     """The usage an answer is shown with, counted in /metrics as well."""
     request.app[METRICS].counted(usage)

@@ -129,6 +129,8 @@ def answer_started(request: web.Request, run: ChatRun) -> None:
     if entry is None:
         return
     entry.first_content_ms = entry.since_start_ms()
+    if run.fell_back:
+        entry.model = run.spec.name
     entry.account_id = run.account_id
     account = request.app[ACCOUNTS].get(run.account_id)
     entry.account_label = account.label if account is not None else ""

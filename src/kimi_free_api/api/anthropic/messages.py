@@ -19,7 +19,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kimi_free_api.api.answering import answered, counted, guided_answer, guided_batches, read_answer, stream_answer
+from kimi_free_api.api.answering import (
+    answered,
+    counted,
+    guided_answer,
+    guided_batches,
+    read_answer,
+    shown_model,
+    stream_answer,
+)
 from kimi_free_api.api.anthropic.errors import anthropic_error_response, anthropic_errors, error_event
 from kimi_free_api.api.anthropic.models import catalog_token
 from kimi_free_api.api.anthropic.reply import Reply, message_id, tool_use_id, usage_object
@@ -79,6 +87,9 @@ async def create_message(request: web.Request) -> web.StreamResponse:
 async def _respond(
     request: web.Request, chat: ChatRequest, message: _Message, run: ChatRun, early: EarlyStart | None
 ) -> web.StreamResponse:
+    message.model = shown_model(chat, run)
+    if early is not None and early.response is None:  # not begun by a wait: `message_start` names that model too
+        early.style = message_stream(message.body([], (None, None), 0))
     async with guided_answer(chat, run, tool_use_id) as guided:
         reply = Reply(chat, guided.run, streaming=early is not None)
         if early is not None:

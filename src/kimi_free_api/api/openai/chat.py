@@ -10,7 +10,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from kimi_free_api.api.answer import ShownAnswer
-from kimi_free_api.api.answering import answered, counted, read_answer, stream_answer, unshown_usage
+from kimi_free_api.api.answering import answered, counted, read_answer, shown_model, stream_answer, unshown_usage
 from kimi_free_api.api.auth import caller
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import TOKENS, service_of
@@ -161,7 +161,7 @@ class _ChunkSink:
 
 async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun, early: EarlyStart) -> web.StreamResponse:
     response = await early.prepared()
-    render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
+    render = ChunkRenderer(completion_id(run), run.created, shown_model(chat, run), chat.include_usage)
     answer = ShownAnswer(chat, run)
     sink = _ChunkSink(request, response, render, answer, run, keepalive_s=service_of(request).keepalive_s)
 

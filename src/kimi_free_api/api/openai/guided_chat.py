@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from kimi_free_api.api.answer import ShownAnswer
-from kimi_free_api.api.answering import counted, guided_answer, guided_batches, read_answer, stream_answer
+from kimi_free_api.api.answering import counted, guided_answer, guided_batches, read_answer, shown_model, stream_answer
 from kimi_free_api.api.context import TOKENS, service_of
 from kimi_free_api.api.keepalive import EarlyStart
 from kimi_free_api.api.openai.sse import DONE, ChunkRenderer, completion_id, error_event, usage_object
@@ -112,7 +112,7 @@ async def _stream(
 ) -> web.StreamResponse:
     writer = await early.writer(service_of(request).keepalive_s)
     run = guided.run
-    render = ChunkRenderer(completion_id(run), run.created, chat.model, chat.include_usage)
+    render = ChunkRenderer(completion_id(run), run.created, shown_model(chat, run), chat.include_usage)
     reply = ChatReply(chat, run, render)
 
     async def read() -> None:
@@ -158,7 +158,7 @@ def completion(chat: ChatRequest, run: ChatRun, reply: ChatReply, usage: Usage) 
         "id": completion_id(run),
         "object": "chat.completion",
         "created": run.created,
-        "model": chat.model,
+        "model": shown_model(chat, run),
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": answer.reason}],
         "usage": usage_object(usage),
     }

@@ -21,7 +21,15 @@ import orjson
 from aiohttp import web
 
 from kimi_free_api.api.answer import Pieces
-from kimi_free_api.api.answering import answered, counted, guided_answer, guided_batches, read_answer, stream_answer
+from kimi_free_api.api.answering import (
+    answered,
+    counted,
+    guided_answer,
+    guided_batches,
+    read_answer,
+    shown_model,
+    stream_answer,
+)
 from kimi_free_api.api.auth import bearer_tokens, caller, credentials
 from kimi_free_api.api.body import json_body
 from kimi_free_api.api.context import RESPONSES, TOKENS, service_of
@@ -323,6 +331,7 @@ class _Creation:
         return self.events.encode(created, failed)
 
     async def respond(self, run: ChatRun, early: EarlyStart | None) -> web.StreamResponse:
+        self.response.model = shown_model(self.chat, run)
         async with guided_answer(self.chat, run) as guided:
             if early is not None:
                 return await self._stream(guided, early)

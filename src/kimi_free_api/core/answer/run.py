@@ -68,6 +68,8 @@ class ChatRun:
         self.spec = spec
         self.prompt = prompt
         self.keep = keep
+        # Set when Kimi refused the model asked for to free accounts and OVERLOAD_FALLBACK_MODEL's answered.
+        self.fell_back = False
         self.created = int(time.time())
         self._stream: UpstreamStream | None = None
         self._head: list[list[ChatEvent]] = []

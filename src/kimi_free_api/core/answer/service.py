@@ -234,6 +234,7 @@ class ChatService:
                     lease.release()
                 raise
             lease.succeeded()
+            run.fell_back = fell_back
             return run
 
     async def _renewed(self, lease: Lease, renewed: set[str], sent_at: float) -> bool:
