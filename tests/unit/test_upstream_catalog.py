@@ -80,3 +80,24 @@ def test_chat_options() -> None:
     assert chat_options(UpstreamChat(prompt="p")) == {"thinking": False}
     chosen = UpstreamChat(prompt="p", thinking=True, model="k3", reasoning_effort="REASONING_EFFORT_HIGH")
     assert chat_options(chosen) == {"thinking": True, "model": "k3", "reasoning_effort": "REASONING_EFFORT_HIGH"}
+
+
+def test_an_entry_that_names_its_scenario_and_id_only_in_its_default_scenario() -> None:
+    # The captures name `defaultScenario {scenario, model}` among the current entries' fields, level unstated.
+    data = {
+        "availableModels": [
+            {
+                "displayName": "K3",
+                "defaultScenario": {"scenario": "SCENARIO_K3", "model": "k3"},
+                "reasoningEffortOptions": EFFORTS,
+                "defaultReasoningEffort": "REASONING_EFFORT_LOW",
+            },
+            {"key": "k2d8", "default_scenario": {"scenario": "SCENARIO_K3", "model": "ignored: the key wins"}},
+            {"id": "own", "scenario": "SCENARIO_CHAT", "defaultScenario": {"scenario": "SCENARIO_K3"}},
+            {"displayName": "nothing to go by", "defaultScenario": "not an object"},
+        ]
+    }
+    k3, k2d8, own = parse_catalog(data)
+    assert (k3.id, k3.model, k3.scenario, k3.thinking) == ("k3", "k3", "SCENARIO_K3", True)
+    assert (k2d8.id, k2d8.scenario) == ("k2d8", "SCENARIO_K3")
+    assert own.scenario == "SCENARIO_CHAT"

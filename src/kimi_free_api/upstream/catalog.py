@@ -26,11 +26,16 @@ def _efforts(entry: dict[str, Any]) -> tuple[str, ...]:
 
 
 def catalog_entry(entry: object) -> CatalogModel | None:
-    """One entry of either shape, or None for one that names no scenario."""
+    """One entry of either shape, or None for one that names no scenario.
+
+    The captures list `defaultScenario {scenario, model}` among the current bucket's fields without saying on which
+    level; where an entry has it and lacks its own `scenario` or `id`, the entry's scenario and id are read from it."""
     if not isinstance(entry, dict):
         return None
-    scenario = _text(entry, "scenario", "scenario")
-    model = _text(entry, "id", "id") or _text(entry, "key", "key")
+    nested = entry.get("defaultScenario", entry.get("default_scenario"))
+    fallback = nested if isinstance(nested, dict) else {}
+    scenario = _text(entry, "scenario", "scenario") or _text(fallback, "scenario", "scenario")
+    model = _text(entry, "id", "id") or _text(entry, "key", "key") or _text(fallback, "model", "model")
     name = _text(entry, "displayName", "display_name") or model or scenario
     if not scenario or not name:
         return None
