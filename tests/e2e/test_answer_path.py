@@ -90,7 +90,7 @@ async def _respond(
         async def closing() -> bytes:
             return b"end: " + lines.reason.encode() + b"\n"
 
-        return await stream_answer(response, b"open\n", read, closing, _failure)
+        return await stream_answer(request, response, b"open\n", read, closing, failure=_failure)
 
 
 async def _lines(request: web.Request) -> web.StreamResponse:

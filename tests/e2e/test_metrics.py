@@ -120,6 +120,24 @@ async def test_a_client_that_leaves_mid_stream_is_counted_as_499(
     raise AssertionError("the abandoned stream was not counted as 499")
 
 
+async def test_a_stream_broken_off_after_its_headers_counts_with_its_errors_status(
+    gateway_factory: GatewayFactory, emulator: Emulator, account: Account
+) -> None:
+    gateway = await gateway_factory()
+    emulator.add_fault(Fault(kind="stream_error", after_events=2))
+    async with openai_client(gateway, account.refresh_token) as client:
+        with pytest.raises(openai.APIError):
+            chunks = await client.chat.completions.create(
+                model="kimi", messages=[{"role": "user", "content": "break off"}], stream=True
+            )
+            async for _ in chunks:
+                pass
+    samples = await scrape(gateway)
+    route = "/v1/chat/completions"
+    assert value(samples, "kimi_free_api_requests_total", route=route, model="kimi", status="502") == 1
+    assert value(samples, "kimi_free_api_requests_total", route=route, model="kimi", status="200") == 0
+
+
 async def test_upstream_failures_are_counted_by_kind(
     gateway_factory: GatewayFactory, emulator: Emulator, account: Account
 ) -> None:

@@ -98,7 +98,7 @@ async def _kept_alive(
 
     def failed(exc: GatewayError) -> web.Response:
         if early.response is not None:
-            failed_in_stream(exc)
+            failed_in_stream(request, exc)
         return error(exc)
 
     async with early.ticking():
@@ -127,7 +127,7 @@ async def _start_and_respond(
     except GatewayError as exc:
         if early is None or early.response is None:
             raise
-        failed_in_stream(exc)
+        failed_in_stream(request, exc)
         with contextlib.suppress(ConnectionError):
             await early.response.write(failed_to_start(exc))
             await early.response.write_eof()
@@ -194,10 +194,12 @@ def guided_batches(guided: GuidedAnswer, writer: QuietWriter | None) -> AsyncGen
 
 
 async def stream_answer(
+    request: web.Request,
     response: web.StreamResponse,
     opening: bytes,
     read: Callable[[], Awaitable[None]],
     closing: Callable[[], Awaitable[bytes]],
+    *,
     failure: FailureEvent,
 ) -> web.StreamResponse:
     """Writes a streamed answer on its prepared `response`: the `opening`, what `read` writes, then the `closing`.
@@ -209,7 +211,7 @@ async def stream_answer(
         await read()
         ending = await closing()
     except GatewayError as exc:
-        failed_in_stream(exc)
+        failed_in_stream(request, exc)
         ending = failure(exc)
     except ConnectionError:
         return response

@@ -47,6 +47,10 @@ class AnswerMetrics(Protocol):
         """An answer's tokens (once per answer)."""
         ...
 
+    def failed_after_headers(self, status: int) -> None:
+        """The request's answer failed after its 200 went out: it is counted with this status instead."""
+        ...
+
     def exposition(self) -> tuple[bytes, str] | None:
         """The scrape's body and content type; None when metrics are off."""
         ...

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from kimi_free_api.api.context import METRICS
 from kimi_free_api.core.access.callers import (
     Caller,
     KeyLimiter,
@@ -115,9 +116,10 @@ async def answer_slot(request: web.Request, chat: ChatRequest) -> AsyncIterator[
         await limiter.release(caller.key_id, slot)
 
 
-def failed_in_stream(error: GatewayError) -> None:
-    """A stream that failed after its 200 went out is logged with the status of the error event it ended with, so
-    the log's status filter finds it among the failures."""
+def failed_in_stream(request: web.Request, error: GatewayError) -> None:
+    """A stream that failed after its 200 went out is logged and counted with the status of the error it ended
+    with, so the log's status filter and the metrics' `status` label find it among the failures."""
+    request.app[METRICS].failed_after_headers(error.status)
     entry = current_entry.get()
     if entry is not None:
         entry.status = error.status

@@ -40,13 +40,15 @@ STATES = ("healthy", "busy", "cooling", "dead")
 class _Request:
     """What is learnt about one request while it is answered."""
 
-    __slots__ = ("model", "streaming")
+    __slots__ = ("failed_status", "model", "streaming")
 
     def __init__(self) -> None:
         # The resolved model (core/models/modelspec.py) the answer came from. Clients' own model names are never
         # labels: any string would make a new series.
         self.model = _NO_MODEL
         self.streaming = False
+        # The status of the error a stream (or a kept-alive answer) ended with after its 200 went out.
+        self.failed_status = 0
 
 
 _CURRENT: contextvars.ContextVar[_Request | None] = contextvars.ContextVar("metrics_request", default=None)
@@ -132,6 +134,11 @@ class GatewayMetrics:
         self._tokens.labels(model, "prompt").inc(usage.prompt_tokens)
         self._tokens.labels(model, "completion").inc(usage.completion_tokens)
 
+    def failed_after_headers(self, status: int) -> None:
+        current = _CURRENT.get()
+        if current is not None:
+            current.failed_status = status
+
     # --- HTTP ---
 
     @web.middleware
@@ -145,7 +152,7 @@ class GatewayMetrics:
         reset = _CURRENT.set(current)
         try:
             response = await handler(request)
-            status = response.status
+            status = current.failed_status or response.status
             return response
         except web.HTTPException as exc:
             status = exc.status

@@ -21,5 +21,8 @@ class NoMetrics:
     def counted(self, usage: Usage) -> None:
         pass
 
+    def failed_after_headers(self, status: int) -> None:
+        pass
+
     def exposition(self) -> tuple[bytes, str] | None:
         return None

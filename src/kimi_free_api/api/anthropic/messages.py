@@ -126,7 +126,7 @@ async def _stream(
         )
 
     # `message_start` went out with the headers (api/anthropic/stream.py).
-    return await stream_answer(writer.response, b"", read, closing, error_event)
+    return await stream_answer(request, writer.response, b"", read, closing, failure=error_event)
 
 
 @anthropic_errors

@@ -183,4 +183,4 @@ async def _stream(request: web.Request, chat: ChatRequest, run: ChatRun, early: 
 
     # The role chunk and the answer's first words (read while opening) share one write, and one send().
     opening = render.role() + b"".join(sink.render(batch) for batch in run.take_head())
-    return await stream_answer(response, opening, relay, closing, failure)
+    return await stream_answer(request, response, opening, relay, closing, failure=failure)

@@ -126,7 +126,7 @@ async def _stream(
             usage = counted(request, await reply.answer.usage(request.app[TOKENS], guided.prompt, guided.written))
         return render.ending(tail, reply.answer.reason, usage)
 
-    return await stream_answer(writer.response, render.role(), read, closing, failure)
+    return await stream_answer(request, writer.response, render.role(), read, closing, failure=failure)
 
 
 def failure(exc: GatewayError) -> bytes:

@@ -384,4 +384,4 @@ class _Creation:
         started = events.encode(
             {"type": "response.created", "response": opening}, {"type": "response.in_progress", "response": opening}
         )
-        return await stream_answer(writer.response, started, read, closing, failure)
+        return await stream_answer(self.request, writer.response, started, read, closing, failure=failure)
